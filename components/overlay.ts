@@ -1,0 +1,32 @@
+/** What the stack itself decides in homeserver.yaml; rendered into an overlay file passed after the generated config. */
+export interface OverlaySettings {
+    /** The URL clients and federation links are built from, ending in a slash. */
+    publicBaseUrl: string;
+    /** Whether Synapse reports anonymous usage statistics to matrix.org. */
+    reportStats: boolean;
+    /** Further top-level keys (never one the stack owns; config validation checks that). */
+    extraConfig: Record<string, unknown>;
+}
+
+/**
+ * Renders the overlay homeserver config. Synapse merges config files shallowly, so every key here replaces the
+ * generated one; JSON is valid YAML, and its key order is fixed here, so the same settings give the same bytes.
+ */
+export function renderOverlay(settings: OverlaySettings): string {
+    const overlay = {
+        ...sortedKeys(settings.extraConfig),
+        public_baseurl: settings.publicBaseUrl,
+        report_stats: settings.reportStats,
+        enable_registration: false,
+    };
+    return [
+        "# Managed by the synapse Pulumi stack: edits here are replaced on the next `pulumi up`.",
+        "# Set values with `pulumi config set synapse:<key>` (extraConfig for other settings).",
+        JSON.stringify(overlay, null, 2),
+        "",
+    ].join("\n");
+}
+
+function sortedKeys(values: Record<string, unknown>): Record<string, unknown> {
+    return Object.fromEntries(Object.keys(values).sort().map((key) => [key, values[key]]));
+}

@@ -1,0 +1,233 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ConfigError, type ConfigContext, OFFICIAL_IMAGE, parseConfig, type RawConfig } from "../../config";
+
+const context = { stack: "dev" };
+const valid: RawConfig = { serverName: "matrix.example.org" };
+
+function problemsOf(raw: RawConfig, ctx: ConfigContext = context): string[] {
+    try {
+        parseConfig(raw, ctx);
+    } catch (err) {
+        assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+        return err.problems;
+    }
+    return [];
+}
+
+describe("parseConfig defaults", () => {
+    it("fills every default from the server name alone", () => {
+        assert.deepEqual(parseConfig(valid, context), {
+            serverName: "matrix.example.org",
+            image: OFFICIAL_IMAGE,
+            httpPort: 8008,
+            bindAddress: "127.0.0.1",
+            timezone: "UTC",
+            uid: 1000,
+            gid: 1000,
+            reportStats: false,
+            adminUser: "admin",
+            adminPasswordVersion: "1",
+            publicBaseUrl: "http://127.0.0.1:8008/",
+            volumeName: "synapse-dev-data",
+            containerName: "synapse-dev",
+            retainDataOnDestroy: false,
+            extraConfig: {},
+            url: "http://127.0.0.1:8008",
+        });
+    });
+
+    it("names the volume and containers after the stack, so two stacks never share data", () => {
+        const prod = parseConfig(valid, { stack: "prod" });
+        assert.equal(prod.volumeName, "synapse-prod-data");
+        assert.equal(prod.containerName, "synapse-prod");
+    });
+
+    it("takes the environment's default image only when synapse:image is unset", () => {
+        assert.equal(parseConfig(valid, { stack: "dev", defaultImage: "synapse-local:v1.163.2" }).image, "synapse-local:v1.163.2");
+        assert.equal(
+            parseConfig({ ...valid, image: "example/synapse:v2" }, { stack: "dev", defaultImage: "synapse-local:v1" }).image,
+            "example/synapse:v2",
+        );
+    });
+
+    it("reaches a wildcard bind through loopback and brackets IPv6", () => {
+        assert.equal(parseConfig({ ...valid, bindAddress: "0.0.0.0" }, context).url, "http://127.0.0.1:8008");
+        assert.equal(parseConfig({ ...valid, bindAddress: "::" }, context).url, "http://[::1]:8008");
+        assert.equal(parseConfig({ ...valid, bindAddress: "::1", httpPort: "18008" }, context).url, "http://[::1]:18008");
+    });
+
+    it("adds the trailing slash public_baseurl needs", () => {
+        assert.equal(
+            parseConfig({ ...valid, publicBaseUrl: "https://matrix.example.org" }, context).publicBaseUrl,
+            "https://matrix.example.org/",
+        );
+    });
+});
+
+describe("parseConfig accepts", () => {
+    const cases: [string, RawConfig, Partial<ReturnType<typeof parseConfig>>][] = [
+        ["a single-label server name", { serverName: "localhost" }, { serverName: "localhost" }],
+        ["a digest-pinned image", { image: `ghcr.io/acme/synapse@sha256:${"a".repeat(64)}` }, {}],
+        ["an image on a registry with a port", { image: "registry.example.org:5000/synapse:v1.163.2" }, {}],
+        ["port 1", { httpPort: "1" }, { httpPort: 1 }],
+        ["port 65535", { httpPort: "65535" }, { httpPort: 65535 }],
+        ["an IPv6 bind address", { bindAddress: "::1" }, { bindAddress: "::1" }],
+        ["a zone with a slash", { timezone: "America/Argentina/Buenos_Aires" }, { timezone: "America/Argentina/Buenos_Aires" }],
+        ["uid/gid 991", { uid: "991", gid: "991" }, { uid: 991, gid: 991 }],
+        ["reportStats true", { reportStats: "true" }, { reportStats: true }],
+        ["a localpart with every allowed symbol", { adminUser: "ops.admin_1=x-y/z+w" }, { adminUser: "ops.admin_1=x-y/z+w" }],
+        ["a version label", { adminPasswordVersion: "2026-11" }, { adminPasswordVersion: "2026-11" }],
+        ["a custom volume name", { volumeName: "my_synapse.data-1" }, { volumeName: "my_synapse.data-1" }],
+        ["retainDataOnDestroy true", { retainDataOnDestroy: "true" }, { retainDataOnDestroy: true }],
+        ["extraConfig as a JSON mapping", { extraConfig: '{"max_upload_size":"100M"}' }, { extraConfig: { max_upload_size: "100M" } }],
+    ];
+    for (const [title, raw, expected] of cases) {
+        it(title, () => {
+            const parsed = parseConfig({ ...valid, ...raw }, context);
+            for (const [key, value] of Object.entries(expected)) {
+                assert.deepEqual(parsed[key as keyof typeof parsed], value);
+            }
+        });
+    }
+});
+
+describe("parseConfig refuses, naming the key, the value and the accepted form", () => {
+    const cases: [string, RawConfig, string][] = [
+        [
+            "a missing server name",
+            { serverName: undefined },
+            "synapse:serverName is required: set it with `pulumi config set synapse:serverName matrix.example.org`",
+        ],
+        [
+            "a server name with a space",
+            { serverName: "my host" },
+            'synapse:serverName "my host" is not valid: expected a DNS name such as matrix.example.org',
+        ],
+        [
+            "a server name with a port",
+            { serverName: "example.org:8448" },
+            'synapse:serverName "example.org:8448" is not valid: expected a DNS name such as matrix.example.org',
+        ],
+        [
+            "a server name label starting with a dash",
+            { serverName: "-bad.example.org" },
+            'synapse:serverName "-bad.example.org" is not valid: expected a DNS name such as matrix.example.org',
+        ],
+        [
+            "an untagged image",
+            { image: "matrixdotorg/synapse" },
+            'synapse:image "matrixdotorg/synapse" is not valid: expected an image reference with a tag or digest, such as matrixdotorg/synapse:v1.163.2 or registry.example.org/synapse@sha256:<64 hex>',
+        ],
+        [
+            "an image with upper case",
+            { image: "MatrixDotOrg/Synapse:v1" },
+            'synapse:image "MatrixDotOrg/Synapse:v1" is not valid: expected an image reference with a tag or digest, such as matrixdotorg/synapse:v1.163.2 or registry.example.org/synapse@sha256:<64 hex>',
+        ],
+        ["a port that is not a number", { httpPort: "http" }, 'synapse:httpPort "http" is not valid: expected a port number from 1 to 65535'],
+        ["port 0", { httpPort: "0" }, 'synapse:httpPort "0" is not valid: expected a port number from 1 to 65535'],
+        ["port 70000", { httpPort: "70000" }, 'synapse:httpPort "70000" is not valid: expected a port number from 1 to 65535'],
+        ["a fractional port", { httpPort: "80.5" }, 'synapse:httpPort "80.5" is not valid: expected a port number from 1 to 65535'],
+        [
+            "a host name as bind address",
+            { bindAddress: "localhost" },
+            'synapse:bindAddress "localhost" is not valid: expected an IPv4 or IPv6 address such as 127.0.0.1 or 0.0.0.0',
+        ],
+        [
+            "an unknown time zone",
+            { timezone: "Mars/Olympus" },
+            'synapse:timezone "Mars/Olympus" is not valid: expected an IANA time zone name such as UTC or Europe/Berlin',
+        ],
+        [
+            "an offset instead of a zone",
+            { timezone: "+02:00" },
+            'synapse:timezone "+02:00" is not valid: expected an IANA time zone name such as UTC or Europe/Berlin',
+        ],
+        [
+            "a negative uid",
+            { uid: "-1" },
+            'synapse:uid "-1" is not valid: expected a whole number from 1 to 2147483647 (a non-root user id)',
+        ],
+        [
+            "a non-integer uid",
+            { uid: "10.5" },
+            'synapse:uid "10.5" is not valid: expected a whole number from 1 to 2147483647 (a non-root user id)',
+        ],
+        ["root as uid", { uid: "0" }, 'synapse:uid "0" is not valid: expected a whole number from 1 to 2147483647 (a non-root user id)'],
+        [
+            "a gid that is a name",
+            { gid: "staff" },
+            'synapse:gid "staff" is not valid: expected a whole number from 1 to 2147483647 (a non-root group id)',
+        ],
+        ["reportStats yes", { reportStats: "yes" }, 'synapse:reportStats "yes" is not valid: expected true or false'],
+        [
+            "an upper-case localpart",
+            { adminUser: "Admin" },
+            'synapse:adminUser "Admin" is not valid: expected a Matrix localpart of lowercase letters, digits and . _ = - / +',
+        ],
+        [
+            "a localpart with a colon",
+            { adminUser: "ad:min" },
+            'synapse:adminUser "ad:min" is not valid: expected a Matrix localpart of lowercase letters, digits and . _ = - / +',
+        ],
+        [
+            "a version with a space",
+            { adminPasswordVersion: "two please" },
+            'synapse:adminPasswordVersion "two please" is not valid: expected a short label of letters, digits, . _ or -, such as 2',
+        ],
+        [
+            "a public URL without scheme",
+            { publicBaseUrl: "matrix.example.org" },
+            'synapse:publicBaseUrl "matrix.example.org" is not valid: expected an http(s) URL such as https://matrix.example.org/',
+        ],
+        [
+            "a public URL with a query",
+            { publicBaseUrl: "https://matrix.example.org/?x=1" },
+            'synapse:publicBaseUrl "https://matrix.example.org/?x=1" is not valid: expected an http(s) URL such as https://matrix.example.org/',
+        ],
+        [
+            "a volume name with a slash",
+            { volumeName: "data/synapse" },
+            'synapse:volumeName "data/synapse" is not valid: expected a Docker volume name of letters, digits, _ . - (starting with a letter or digit)',
+        ],
+        ["retainDataOnDestroy 1", { retainDataOnDestroy: "1" }, 'synapse:retainDataOnDestroy "1" is not valid: expected true or false'],
+        [
+            "extraConfig that is a list",
+            { extraConfig: "[1,2]" },
+            'synapse:extraConfig "[1,2]" is not valid: expected a mapping of homeserver.yaml top-level keys to values',
+        ],
+        [
+            "extraConfig that opens registration",
+            { extraConfig: '{"enable_registration":true}' },
+            'synapse:extraConfig key "enable_registration" is owned by the stack: registration stays closed; create users through the admin API',
+        ],
+        [
+            "extraConfig that sets public_baseurl",
+            { extraConfig: '{"public_baseurl":"https://x/"}' },
+            'synapse:extraConfig key "public_baseurl" is owned by the stack: set synapse:publicBaseUrl instead',
+        ],
+    ];
+    for (const [title, raw, message] of cases) {
+        it(title, () => {
+            assert.deepEqual(problemsOf({ ...valid, ...raw }), [message]);
+        });
+    }
+
+    it("names a bad SYNAPSE_IMAGE as coming from the environment", () => {
+        assert.deepEqual(problemsOf(valid, { stack: "dev", defaultImage: "not an image" }), [
+            'synapse:image (from SYNAPSE_IMAGE) "not an image" is not valid: expected an image reference with a tag or digest, such as matrixdotorg/synapse:v1.163.2 or registry.example.org/synapse@sha256:<64 hex>',
+        ]);
+    });
+
+    it("reports every bad key at once, one line each", () => {
+        const problems = problemsOf({ serverName: "bad name", httpPort: "99999", timezone: "Nowhere/Special" });
+        assert.equal(problems.length, 3);
+        assert.match(problems[0], /^synapse:serverName "bad name"/);
+        assert.match(problems[1], /^synapse:httpPort "99999"/);
+        assert.match(problems[2], /^synapse:timezone "Nowhere\/Special"/);
+        assert.throws(
+            () => parseConfig({ serverName: "bad name", httpPort: "99999" }, context),
+            (err: Error) => err.message.split("\n").length === 3 && err.message.startsWith("invalid configuration:"),
+        );
+    });
+});

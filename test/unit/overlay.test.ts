@@ -1,0 +1,38 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { renderOverlay } from "../../components/overlay";
+
+function parse(rendered: string): Record<string, unknown> {
+    // JSON is valid YAML; the header lines are YAML comments.
+    return JSON.parse(rendered.split("\n").filter((line) => !line.startsWith("#")).join("\n"));
+}
+
+describe("renderOverlay", () => {
+    it("sets the keys the stack owns, registration closed", () => {
+        const rendered = renderOverlay({ publicBaseUrl: "https://matrix.example.org/", reportStats: false, extraConfig: {} });
+        assert.deepEqual(parse(rendered), {
+            public_baseurl: "https://matrix.example.org/",
+            report_stats: false,
+            enable_registration: false,
+        });
+        assert.match(rendered, /^# Managed by the synapse Pulumi stack/);
+    });
+
+    it("passes extra settings through, sorted, without letting them override the stack's keys", () => {
+        const rendered = renderOverlay({
+            publicBaseUrl: "http://127.0.0.1:8008/",
+            reportStats: true,
+            extraConfig: { rc_login: { address: { per_second: 10, burst_count: 50 } }, max_upload_size: "100M", enable_registration: true },
+        });
+        const overlay = parse(rendered);
+        assert.deepEqual(Object.keys(overlay), ["enable_registration", "max_upload_size", "rc_login", "public_baseurl", "report_stats"]);
+        assert.equal(overlay.enable_registration, false);
+        assert.equal(overlay.report_stats, true);
+        assert.deepEqual(overlay.rc_login, { address: { per_second: 10, burst_count: 50 } });
+    });
+
+    it("renders the same bytes for the same settings, so an unchanged stack has no diff", () => {
+        const settings = { publicBaseUrl: "http://x/", reportStats: false, extraConfig: { b: 1, a: 2 } };
+        assert.equal(renderOverlay(settings), renderOverlay({ ...settings, extraConfig: { a: 2, b: 1 } }));
+    });
+});

@@ -1,0 +1,3 @@
+import { describeStackWiring } from "./wiring";
+
+describeStackWiring("prod");
