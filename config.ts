@@ -112,7 +112,11 @@ export function hostForUrl(bindAddress: string): string {
  * Validates raw configuration and returns the typed result, or throws a ConfigError naming every bad
  * key, its value and the accepted form. Pure: no Pulumi, no I/O.
  */
-export function parseConfig(raw: RawConfig, context: ConfigContext): SynapseConfig {
+export function parseConfig(given: RawConfig, context: ConfigContext): SynapseConfig {
+    // Pulumi.yaml declares derived defaults as "": an empty value means "work it out".
+    const raw: RawConfig = Object.fromEntries(
+        Object.entries(given).filter(([, value]) => value !== undefined && value.trim() !== ""),
+    );
     const problems: string[] = [];
     const bad = (key: string, value: unknown, expected: string) => {
         problems.push(`synapse:${key} ${JSON.stringify(value)} is not valid: expected ${expected}`);

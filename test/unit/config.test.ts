@@ -57,6 +57,16 @@ describe("parseConfig defaults", () => {
         assert.equal(parseConfig({ ...valid, bindAddress: "::1", httpPort: "18008" }, context).url, "http://[::1]:18008");
     });
 
+    it("treats an empty value as unset, as Pulumi.yaml declares the derived defaults", () => {
+        const parsed = parseConfig({ ...valid, image: "", publicBaseUrl: " ", volumeName: "", extraConfig: "" }, context);
+        assert.equal(parsed.image, OFFICIAL_IMAGE);
+        assert.equal(parsed.publicBaseUrl, "http://127.0.0.1:8008/");
+        assert.equal(parsed.volumeName, "synapse-dev-data");
+        assert.deepEqual(problemsOf({ serverName: "" }), [
+            "synapse:serverName is required: set it with `pulumi config set synapse:serverName matrix.example.org`",
+        ]);
+    });
+
     it("adds the trailing slash public_baseurl needs", () => {
         assert.equal(
             parseConfig({ ...valid, publicBaseUrl: "https://matrix.example.org" }, context).publicBaseUrl,

@@ -1,0 +1,87 @@
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import { PolicyPack, validateResourceOfType } from "@pulumi/policy";
+
+/** Host addresses a published port may bind to unless the pack's config says otherwise. */
+const LOOPBACK = ["127.0.0.1", "::1"];
+
+function isPinned(image: string): boolean {
+    if (image.startsWith("sha256:") || image.includes("@sha256:")) {
+        return true;
+    }
+    const lastSegment = image.slice(image.lastIndexOf("/") + 1);
+    const tag = lastSegment.includes(":") ? lastSegment.slice(lastSegment.indexOf(":") + 1) : "";
+    return tag !== "" && tag !== "latest";
+}
+
+new PolicyPack("synapse-invariants", {
+    policies: [
+        {
+            name: "ports-bind-to-allowed-addresses",
+            description: "Published ports name their host address, loopback unless the operator allowed another.",
+            enforcementLevel: "mandatory",
+            configSchema: {
+                properties: { allowedBindAddresses: { type: "array", items: { type: "string" }, default: LOOPBACK } },
+            },
+            validateResource: validateResourceOfType(docker.Container, (container, args, reportViolation) => {
+                const allowed = args.getConfig<{ allowedBindAddresses?: string[] }>().allowedBindAddresses ?? LOOPBACK;
+                for (const port of container.ports ?? []) {
+                    if (!port.ip) {
+                        reportViolation(`port ${port.internal} is published without an ip, which means every address`);
+                    } else if (!allowed.includes(port.ip)) {
+                        reportViolation(`port ${port.internal} is published on ${port.ip}; allowed: ${allowed.join(", ")}`);
+                    }
+                }
+            }),
+        },
+        {
+            name: "one-shot-containers-are-attached",
+            description: "A container that is not kept running is waited for (attach) and not auto-removed, so its exit code counts.",
+            enforcementLevel: "mandatory",
+            validateResource: validateResourceOfType(docker.Container, (container, _args, reportViolation) => {
+                if (container.mustRun === false && (container.attach !== true || container.rm === true)) {
+                    reportViolation("a one-shot container needs attach: true and no rm, or its failure goes unnoticed");
+                }
+            }),
+        },
+        {
+            name: "commands-with-secrets-log-nothing",
+            description: "A command fed through stdin or environment (where secrets go) logs none of its output.",
+            enforcementLevel: "mandatory",
+            validateResource: validateResourceOfType(command.local.Command, (cmd, _args, reportViolation) => {
+                const fed = cmd.stdin !== undefined || Object.keys(cmd.environment ?? {}).length > 0;
+                if (fed && cmd.logging !== "none") {
+                    reportViolation(`logging is ${cmd.logging ?? "stdoutAndStderr (the default)"}; set logging: "none"`);
+                }
+            }),
+        },
+        {
+            name: "fixed-names-are-freed-before-replacement",
+            description: "A container or volume with a fixed name (or host port) is deleted before its replacement is created.",
+            enforcementLevel: "mandatory",
+            validateResource: (args, reportViolation) => {
+                const named = args.isType(docker.Container) || args.isType(docker.Volume);
+                if (named && args.props.name && !args.opts.deleteBeforeReplace) {
+                    reportViolation(`${args.name} has the fixed name "${args.props.name}" but not deleteBeforeReplace`);
+                }
+            },
+        },
+        {
+            name: "images-are-pinned",
+            description: "Images are pinned to a tag other than latest, or to a digest.",
+            enforcementLevel: "mandatory",
+            validateResource: [
+                validateResourceOfType(docker.RemoteImage, (image, _args, reportViolation) => {
+                    if (!isPinned(image.name)) {
+                        reportViolation(`image "${image.name}" is not pinned to a release tag or digest`);
+                    }
+                }),
+                validateResourceOfType(docker.Container, (container, _args, reportViolation) => {
+                    if (container.image && !isPinned(container.image)) {
+                        reportViolation(`image "${container.image}" is not pinned to a release tag or digest`);
+                    }
+                }),
+            ],
+        },
+    ],
+});

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# `npm run setup [-- STEP ...]`: brings this machine to the point where `pulumi up` of the stack works.
+# Steps, in order (default: all): engine cli plugins state image. Idempotent: on a ready machine it takes seconds.
+# Each step takes the normal route when it can (an engine already running, a Pulumi CLI on PATH, the download
+# sites, the registry) and otherwise builds from the package registries: Debian, the Go module proxy, PyPI.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$ROOT"
+
+ALL_STEPS=(engine cli plugins state image)
+CURRENT=""
+STARTED=0
+
+begin() {
+    CURRENT="$1"
+    STARTED=$(date +%s)
+    echo "==> [$CURRENT] $2"
+}
+
+finish() {
+    echo "    [$CURRENT] $1 ($(($(date +%s) - STARTED)) s)"
+}
+
+die() {
+    echo "setup: step '$CURRENT' failed: $1" >&2
+    echo "       what to do: $2" >&2
+    exit 1
+}
+
+npm_field() { # npm_field PACKAGE FIELD-PATH: a field of an installed npm package's package.json
+    node -e 'const p = require(process.argv[1] + "/package.json"); console.log(process.argv[2].split(".").reduce((o, k) => o[k], p))' \
+        "$ROOT/node_modules/$1" "$2" 2>/dev/null ||
+        die "node_modules/$1 is missing" "run \`npm ci\` first"
+}
+
+apt_install() {
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        return 1
+    fi
+    echo "    installing Debian packages: $*"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+downloads_reachable() { # the Pulumi download site answers within seconds, or we build instead
+    if [ -z "${DOWNLOADS_REACHABLE:-}" ]; then
+        if curl -fsS --connect-timeout 5 --max-time 15 -o /dev/null https://get.pulumi.com/ 2>/dev/null; then
+            DOWNLOADS_REACHABLE=yes
+        else
+            DOWNLOADS_REACHABLE=no
+        fi
+    fi
+    [ "$DOWNLOADS_REACHABLE" = yes ]
+}
+
+step_engine() {
+    begin engine "Docker engine"
+    if docker info >/dev/null 2>&1; then
+        finish "engine answers (server $(docker version --format '{{.Server.Version}}'))"
+        return
+    fi
+    if ! command -v dockerd >/dev/null 2>&1; then
+        apt_install docker.io ||
+            die "no Docker engine answers and this user cannot install one" \
+                "install Docker Engine (Debian: apt-get install docker.io), start it, and run setup again"
+    fi
+    if [ "$(id -u)" != 0 ]; then
+        die "dockerd is installed but not running" "start it (e.g. sudo systemctl start docker) and run setup again"
+    fi
+    mkdir -p "$STATE"
+    echo "    starting dockerd in the background (log: .state/dockerd.log)"
+    nohup dockerd >"$STATE/dockerd.log" 2>&1 &
+    for _ in $(seq 1 60); do
+        if docker info >/dev/null 2>&1; then
+            finish "engine started (server $(docker version --format '{{.Server.Version}}'))"
+            return
+        fi
+        sleep 1
+    done
+    die "dockerd did not answer within 60 s" "read .state/dockerd.log"
+}
+
+cli_version_ok() { # cli_version_ok BINARY: a 3.x CLI at least as new as the SDK
+    local version
+    version="$("$1" version 2>/dev/null | sed 's/^v//')" || return 1
+    [ "${version%%.*}" = 3 ] && [ "$(printf '%s\n%s\n' "$PULUMI_VERSION" "$version" | sort -V | head -n1)" = "$PULUMI_VERSION" ]
+}
+
+step_cli() {
+    PULUMI_VERSION="$(npm_field @pulumi/pulumi version)"
+    begin cli "Pulumi CLI and Node.js language host (SDK $PULUMI_VERSION)"
+    if [ -x "$TOOLS/bin/pulumi" ] && [ -x "$TOOLS/bin/pulumi-language-nodejs" ] && cli_version_ok "$TOOLS/bin/pulumi"; then
+        finish "ready: $("$TOOLS/bin/pulumi" version) in .tools/bin"
+        return
+    fi
+    local ambient
+    ambient="$(command -v pulumi || true)"
+    if [ -n "$ambient" ] && [ "$ambient" != "$TOOLS/bin/pulumi" ] && cli_version_ok "$ambient"; then
+        finish "using $ambient ($("$ambient" version))"
+        return
+    fi
+    mkdir -p "$TOOLS/bin"
+    if downloads_reachable; then
+        echo "    installing Pulumi v$PULUMI_VERSION with the official installer"
+        curl -fsSL --max-time 60 https://get.pulumi.com/ -o "$TOOLS/get-pulumi.sh"
+        sh "$TOOLS/get-pulumi.sh" --version "$PULUMI_VERSION" --install-root "$TOOLS/pulumi-dist" --no-edit-path >/dev/null
+        ln -sf "$TOOLS"/pulumi-dist/bin/* "$TOOLS/bin/"
+    else
+        command -v go >/dev/null 2>&1 || die "the download site is unreachable and Go is not installed" \
+            "install Go 1.25 or newer (it builds the CLI from the Go module proxy), or install pulumi $PULUMI_VERSION by hand"
+        grep -q "github.com/pulumi/pulumi/pkg/v3 v$PULUMI_VERSION\$" toolchain/pulumi/go.mod ||
+            die "toolchain/pulumi/go.mod does not pin pkg/v3 v$PULUMI_VERSION, the npm SDK's version" \
+                "keep the two in lock-step: update toolchain/pulumi (go get github.com/pulumi/pulumi/pkg/v3@v$PULUMI_VERSION) or package.json"
+        echo "    download site unreachable: building pulumi v$PULUMI_VERSION from Go modules (several minutes cold)"
+        (cd toolchain/pulumi && go build -o "$TOOLS/bin/pulumi" \
+            -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+            github.com/pulumi/pulumi/pkg/v3/cmd/pulumi) || die "go build of the Pulumi CLI failed" "read the compiler output above"
+        echo "    building pulumi-language-nodejs from Go modules"
+        (cd toolchain/language-nodejs && go build -o "$TOOLS/bin/pulumi-language-nodejs" \
+            github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs) ||
+            die "go build of the Node.js language host failed" "read the compiler output above"
+    fi
+    cli_version_ok "$TOOLS/bin/pulumi" || die "the installed CLI does not report v$PULUMI_VERSION" "remove .tools and run setup again"
+    finish "installed $("$TOOLS/bin/pulumi" version) in .tools/bin"
+}
+
+plugin_installed() { # plugin_installed NAME VERSION
+    pulumi plugin ls --json 2>/dev/null | node -e '
+        const [name, version] = process.argv.slice(1);
+        const plugins = JSON.parse(require("fs").readFileSync(0, "utf8") || "[]");
+        process.exit(plugins.some((p) => p.kind === "resource" && p.name === name && p.version === version) ? 0 : 1);
+    ' "$1" "$2"
+}
+
+step_plugins() {
+    begin plugins "provider plugins docker, command, random at the npm packages' versions"
+    command -v pulumi >/dev/null 2>&1 || die "no Pulumi CLI" "run the cli step first: npm run setup -- cli"
+    local name version binary installed=()
+    for name in docker command random; do
+        version="$(npm_field "@pulumi/$name" pulumi.version)"
+        binary="$TOOLS/plugins/$name-$version/pulumi-resource-$name"
+        if plugin_installed "$name" "$version"; then
+            # A plugin built here is reinstalled when its sources changed since it was installed.
+            if [ ! -x "$binary" ] || { bash "plugins/$name/build.sh" >/dev/null &&
+                cmp -s "$binary" "$PULUMI_HOME/plugins/resource-$name-v$version/pulumi-resource-$name"; }; then
+                installed+=("$name $version (present)")
+                continue
+            fi
+            pulumi plugin rm resource "$name" "$version" --yes >/dev/null
+        fi
+        if downloads_reachable && pulumi plugin install resource "$name" "$version" >/dev/null 2>&1; then
+            installed+=("$name $version (downloaded)")
+            continue
+        fi
+        echo "    building $name $version from Go modules"
+        bash "plugins/$name/build.sh" || die "building the $name plugin failed" "read the output above"
+        [ -x "$binary" ] || die "plugins/$name/build.sh left no $binary" "read the output above"
+        pulumi plugin install resource "$name" "$version" --file "$binary" >/dev/null ||
+            die "pulumi plugin install of $name $version failed" "read the output above"
+        installed+=("$name $version (built)")
+    done
+    finish "$(IFS=,; echo "${installed[*]}")"
+}
+
+step_state() {
+    begin state "local state backend and passphrase"
+    mkdir -p "$STATE/backend"
+    chmod 700 "$STATE"
+    if [ -n "${PULUMI_CONFIG_PASSPHRASE:-}" ] || [ -n "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+        finish "backend $PULUMI_BACKEND_URL; passphrase from the environment"
+        return
+    fi
+    # A random passphrase in a file only this user reads: never on a command line, never in the repository.
+    (umask 077 && head -c 32 /dev/urandom | base64 >"$STATE/passphrase")
+    finish "backend $PULUMI_BACKEND_URL; new passphrase in .state/passphrase (keep a copy: it decrypts the stacks' secrets)"
+}
+
+step_image() {
+    local official version local_image
+    official="$(sed -n 's/^export const OFFICIAL_IMAGE = "\(.*\)";$/\1/p' config.ts)"
+    version="${official##*:v}"
+    local_image="synapse-local:v$version"
+    begin image "Synapse image $official"
+    [ -n "$official" ] || die "could not read OFFICIAL_IMAGE from config.ts" "restore its \`export const OFFICIAL_IMAGE = \"...\";\` line"
+    if docker image inspect "$official" >/dev/null 2>&1 || timeout 60 docker pull -q "$official" >/dev/null 2>&1; then
+        rm -f "$TOOLS/synapse-image"
+        finish "official image present"
+        return
+    fi
+    echo "    $official cannot be pulled: building $local_image from PyPI wheels (same release)"
+    if ! command -v debootstrap >/dev/null 2>&1; then
+        apt_install debootstrap || die "debootstrap is missing" "install it (apt-get install debootstrap) or pull $official"
+    fi
+    bash scripts/synapse-image.sh "$version" "$local_image" || die "building $local_image failed" "read the output above"
+    mkdir -p "$TOOLS"
+    echo "$local_image" >"$TOOLS/synapse-image"
+    finish "$local_image is the default image here (recorded in .tools/synapse-image; synapse:image overrides it)"
+}
+
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=("${ALL_STEPS[@]}")
+for step in "${steps[@]}"; do
+    case "$step" in
+        engine | cli | plugins | state | image) "step_$step" ;;
+        *) CURRENT=arguments; die "unknown step '$step'" "use some of: ${ALL_STEPS[*]}" ;;
+    esac
+done
+echo "setup: ready ($(IFS=' '; echo "${steps[*]}"))"

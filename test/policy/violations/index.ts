@@ -1,0 +1,15 @@
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+
+const image = new docker.RemoteImage("unpinned", { name: "busybox:latest", keepLocally: true });
+
+new docker.Volume("named-volume", { name: "policy-violation-data" });
+
+new docker.Container("exposed", {
+    image: image.imageId,
+    ports: [{ internal: 8008, external: 18008, ip: "0.0.0.0" }],
+});
+
+new docker.Container("one-shot", { image: "busybox:1.36", mustRun: false });
+
+new command.local.Command("chatty-secret", { create: "cat >/dev/null", stdin: "not really a secret" });
