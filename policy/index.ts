@@ -57,12 +57,20 @@ new PolicyPack("synapse-invariants", {
         },
         {
             name: "fixed-names-are-freed-before-replacement",
-            description: "A container or volume with a fixed name (or host port) is deleted before its replacement is created.",
+            description: "A container or volume with a fixed name or host port is deleted before its replacement is created.",
             enforcementLevel: "mandatory",
             validateResource: (args, reportViolation) => {
-                const named = args.isType(docker.Container) || args.isType(docker.Volume);
-                if (named && args.props.name && !args.opts.deleteBeforeReplace) {
-                    reportViolation(`${args.name} has the fixed name "${args.props.name}" but not deleteBeforeReplace`);
+                if (!(args.isType(docker.Container) || args.isType(docker.Volume)) || args.opts.deleteBeforeReplace) {
+                    return;
+                }
+                const name: unknown = args.props.name;
+                // The provider auto-names unnamed resources `<logical name>-<7 hex>`: a fresh name on every replacement.
+                const autoNamed = typeof name === "string" && name.startsWith(`${args.name}-`) && /^[0-9a-f]{7}$/.test(name.slice(args.name.length + 1));
+                const hostPorts = ((args.props.ports ?? []) as { external?: number }[]).filter((port) => port.external);
+                if (typeof name === "string" && !autoNamed) {
+                    reportViolation(`${args.name} has the fixed name "${name}" but not deleteBeforeReplace`);
+                } else if (hostPorts.length > 0) {
+                    reportViolation(`${args.name} publishes host port ${hostPorts[0].external} but has not deleteBeforeReplace`);
                 }
             },
         },

@@ -89,7 +89,8 @@ cli_version_ok() { # cli_version_ok BINARY: a 3.x CLI at least as new as the SDK
 step_cli() {
     PULUMI_VERSION="$(npm_field @pulumi/pulumi version)"
     begin cli "Pulumi CLI and Node.js language host (SDK $PULUMI_VERSION)"
-    if [ -x "$TOOLS/bin/pulumi" ] && [ -x "$TOOLS/bin/pulumi-language-nodejs" ] && cli_version_ok "$TOOLS/bin/pulumi"; then
+    if [ -x "$TOOLS/bin/pulumi" ] && [ -x "$TOOLS/bin/pulumi-language-nodejs" ] && cli_version_ok "$TOOLS/bin/pulumi" &&
+        [ -z "$(find toolchain -type f -newer "$TOOLS/bin/pulumi-language-nodejs" -print -quit)" ]; then
         finish "ready: $("$TOOLS/bin/pulumi" version) in .tools/bin"
         return
     fi
@@ -115,9 +116,8 @@ step_cli() {
         (cd toolchain/pulumi && go build -o "$TOOLS/bin/pulumi" \
             -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
             github.com/pulumi/pulumi/pkg/v3/cmd/pulumi) || die "go build of the Pulumi CLI failed" "read the compiler output above"
-        echo "    building pulumi-language-nodejs from Go modules"
-        (cd toolchain/language-nodejs && go build -o "$TOOLS/bin/pulumi-language-nodejs" \
-            github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs) ||
+        echo "    building pulumi-language-nodejs from Go modules (with RunPlugin, for policy packs)"
+        bash toolchain/language-nodejs/build.sh "$TOOLS/bin/pulumi-language-nodejs" ||
             die "go build of the Node.js language host failed" "read the compiler output above"
     fi
     cli_version_ok "$TOOLS/bin/pulumi" || die "the installed CLI does not report v$PULUMI_VERSION" "remove .tools and run setup again"
@@ -166,6 +166,10 @@ step_state() {
     begin state "local state backend and passphrase"
     mkdir -p "$STATE/backend"
     chmod 700 "$STATE"
+    if [ "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" = "$STATE/passphrase" ]; then
+        finish "backend $PULUMI_BACKEND_URL; passphrase in .state/passphrase"
+        return
+    fi
     if [ -n "${PULUMI_CONFIG_PASSPHRASE:-}" ] || [ -n "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
         finish "backend $PULUMI_BACKEND_URL; passphrase from the environment"
         return

@@ -85,10 +85,11 @@ export async function pulumiCommand(): Promise<PulumiCommand> {
     });
 }
 
-export async function createStack(name: string, config: Record<string, string>): Promise<TestStack> {
+/** A stack of this project (or of the program in `projectDir`) in a throwaway copy of the project folder. */
+export async function createStack(name: string, config: Record<string, string>, projectDir?: string): Promise<TestStack> {
     const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `synapse-${name}-`));
-    for (const entry of PROJECT_FILES) {
-        fs.cpSync(path.join(ROOT, entry), path.join(workDir, entry), { recursive: true });
+    for (const entry of projectDir ? fs.readdirSync(projectDir) : PROJECT_FILES) {
+        fs.cpSync(path.join(projectDir ?? ROOT, entry), path.join(workDir, entry), { recursive: true });
     }
     fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(workDir, "node_modules"));
     const stateDir = path.join(workDir, ".state");

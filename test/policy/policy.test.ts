@@ -1,0 +1,56 @@
+// The CrossGuard pack in policy/ run by the real engine on previews: the stack passes it, and a program that
+// breaks each invariant once is refused with one violation per break. Resource options (deleteBeforeReplace)
+// are visible here, unlike under mocks.
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import { after, describe, it } from "node:test";
+import { cleanUp, createStack, freePort, ROOT, runId, type TestStack } from "../e2e/support";
+
+const POLICY_PACK = path.join(ROOT, "policy");
+
+describe("the policy pack on real previews", { timeout: 10 * 60_000 }, () => {
+    const stacks: TestStack[] = [];
+
+    after(async () => {
+        for (const testStack of stacks) {
+            await cleanUp(testStack);
+        }
+    });
+
+    it("passes the stack as configured for dev and prod", async () => {
+        for (const env of ["dev", "prod"]) {
+            const config: Record<string, string> = env === "prod" ? { retainDataOnDestroy: "true", uid: "991", gid: "991" } : {};
+            const testStack = await createStack(`policy-${runId()}`, {
+                serverName: `${env}.policy.localhost`,
+                httpPort: String(await freePort()),
+                ...config,
+            });
+            stacks.push(testStack);
+            const preview = await testStack.stack.preview({ policyPacks: [POLICY_PACK] });
+            assert.match(preview.stdout, /synapse-invariants@v0\.1\.0/, "the pack ran");
+            assert.doesNotMatch(preview.stdout, /\[mandatory\]/);
+        }
+    });
+
+    it("refuses a program that breaks every invariant, naming each policy and resource", async () => {
+        const testStack = await createStack(`violations-${runId()}`, {}, path.join(__dirname, "violations"));
+        stacks.push(testStack);
+        let output = "";
+        await assert.rejects(testStack.stack.preview({ policyPacks: [POLICY_PACK] }), (err: Error) => {
+            output = err.message; // the CLI's whole output, policy report included
+            return /preview failed/.test(output);
+        });
+        // The error message repeats the CLI's output (stdout, then as the error), so count each violation once.
+        const violations = [...output.matchAll(/\[mandatory\]\s+(\S+)\s+\((\S+): ([^)]+)\)/g)]
+            .map(([, policy, type, resource]) => `${policy} ${type} ${resource}`);
+        const distinct = [...new Set(violations)].sort();
+        assert.deepEqual(distinct, [
+            "commands-with-secrets-log-nothing command:local:Command chatty-secret",
+            "fixed-names-are-freed-before-replacement docker:index/container:Container exposed",
+            "fixed-names-are-freed-before-replacement docker:index/volume:Volume named-volume",
+            "images-are-pinned docker:index/remoteImage:RemoteImage unpinned",
+            "one-shot-containers-are-attached docker:index/container:Container one-shot",
+            "ports-bind-to-allowed-addresses docker:index/container:Container exposed",
+        ]);
+    });
+});
