@@ -54,7 +54,8 @@ export class Admin extends pulumi.ComponentResource {
             { parent: this, additionalSecretOutputs: ["stdin"] },
         );
 
-        this.userId = ensure.stdout.apply((stdout) => {
+        // The command's output is secret because its stdin is; the user id it reports is not, and is checked here.
+        this.userId = pulumi.unsecret(ensure.stdout).apply((stdout) => {
             const reported = stdout.trim();
             if (reported !== args.adminUserId) {
                 throw new pulumi.RunError(`ensuring the admin reported "${reported}", expected ${args.adminUserId}`);

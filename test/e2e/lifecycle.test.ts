@@ -113,6 +113,8 @@ describe("the stack's lifecycle on the real engine", { timeout: 30 * 60_000 }, (
             "url",
             "volumeName",
         ]);
+        const secretOutputs = Object.entries(await stackA!.stack.outputs()).filter(([, output]) => output.secret);
+        assert.deepEqual(secretOutputs.map(([key]) => key), ["adminPassword"]);
         assert.equal(outputs.url, `http://127.0.0.1:${portA}`);
         assert.equal(outputs.adminUserId, `@admin:${nameA}.localhost`);
         assert.equal(outputs.volumeName, `synapse-${nameA}-data`);
