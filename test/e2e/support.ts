@@ -155,6 +155,7 @@ export class Matrix {
                 ...(token ? { Authorization: `Bearer ${token}` } : {}),
             },
             body: body === undefined ? undefined : JSON.stringify(body),
+            signal: AbortSignal.timeout(30_000),
         });
         const text = await response.text();
         return { status: response.status, json: text ? JSON.parse(text) : {} };
