@@ -3,6 +3,7 @@ module synapse-stack/plugins/docker
 go 1.25.11
 
 require (
+	synapse-stack/plugins/sdknames v0.0.0-00010101000000-000000000000
 	github.com/pulumi/pulumi-terraform-bridge/v3 v3.135.0
 	github.com/terraform-providers/terraform-provider-docker v0.0.0-00010101000000-000000000000
 )
@@ -300,3 +301,6 @@ replace github.com/terraform-providers/terraform-provider-docker => ../../.cache
 // Copied from pulumi-terraform-bridge v3.135.0's go.mod (replaces only apply in
 // the main module).
 replace github.com/hashicorp/terraform-plugin-sdk/v2 => github.com/pulumi/terraform-plugin-sdk/v2 v2.0.0-20260318212141-5525259d096b
+
+// Test helper shared with the other bridged plugin.
+replace synapse-stack/plugins/sdknames => ../sdknames

@@ -3,6 +3,7 @@ module synapse-stack/plugins/random
 go 1.25.11
 
 require (
+	synapse-stack/plugins/sdknames v0.0.0-00010101000000-000000000000
 	github.com/pulumi/pulumi-terraform-bridge/v3 v3.135.0
 	github.com/terraform-providers/terraform-provider-random v1.3.2-0.20231204135814-c6e90de46687
 )
@@ -257,3 +258,6 @@ replace github.com/hashicorp/terraform-plugin-sdk/v2 => github.com/pulumi/terraf
 replace github.com/pulumi/pulumi-dotnet/pulumi-language-dotnet/v3 => github.com/pulumi/pulumi-dotnet/pulumi-language-dotnet/v3 v3.110.0
 
 replace github.com/pulumi/pulumi-yaml => github.com/pulumi/pulumi-yaml v1.38.1
+
+// Test helper shared with the other bridged plugin.
+replace synapse-stack/plugins/sdknames => ../sdknames
