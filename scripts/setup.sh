@@ -108,7 +108,7 @@ step_cli() {
         ln -sf "$TOOLS"/pulumi-dist/bin/* "$TOOLS/bin/"
     else
         command -v go >/dev/null 2>&1 || die "the download site is unreachable and Go is not installed" \
-            "install Go 1.25 or newer (it builds the CLI from the Go module proxy), or install pulumi $PULUMI_VERSION by hand"
+            "install Go 1.26 or newer (it builds the CLI from the Go module proxy), or install pulumi $PULUMI_VERSION by hand"
         grep -q "github.com/pulumi/pulumi/pkg/v3 v$PULUMI_VERSION\$" toolchain/pulumi/go.mod ||
             die "toolchain/pulumi/go.mod does not pin pkg/v3 v$PULUMI_VERSION, the npm SDK's version" \
                 "keep the two in lock-step: update toolchain/pulumi (go get github.com/pulumi/pulumi/pkg/v3@v$PULUMI_VERSION) or package.json"
