@@ -87,6 +87,7 @@ cli_version_ok() { # cli_version_ok BINARY: a 3.x CLI at least as new as the SDK
 }
 
 step_cli() {
+    CURRENT=cli
     PULUMI_VERSION="$(npm_field @pulumi/pulumi version)"
     begin cli "Pulumi CLI and Node.js language host (SDK $PULUMI_VERSION)"
     if [ -x "$TOOLS/bin/pulumi" ] && [ -x "$TOOLS/bin/pulumi-language-nodejs" ] && cli_version_ok "$TOOLS/bin/pulumi" &&

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/json"
+	"fmt"
 
 	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge"
 	shimv2 "github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfshim/sdk-v2"
@@ -79,10 +79,7 @@ func Provider(version string) tfbridge.ProviderInfo {
 	info.SetAutonaming(255, "-")
 
 	for tf, name := range dataSources {
-		info.DataSources[tf] = &tfbridge.DataSourceInfo{
-			Tok:    tfbridge.MakeDataSource(pkg, "index", name),
-			Fields: dataSourceFieldOverrides[tf],
-		}
+		info.DataSources[tf] = &tfbridge.DataSourceInfo{Tok: tfbridge.MakeDataSource(pkg, "index", name)}
 	}
 	return info
 }
@@ -97,15 +94,8 @@ var fieldOverrides = map[string]map[string]*tfbridge.SchemaInfo{
 	},
 }
 
-var dataSourceFieldOverrides = map[string]map[string]*tfbridge.SchemaInfo{}
-
-// minimalSchema is what GetSchema answers. Programs using the npm SDK never
-// ask for it; generating the full schema would need tfgen and every
-// language's code generator, so it is left out.
+// minimalSchema is what GetSchema answers. Programs using the npm SDK never ask for it; the full schema
+// would need tfgen and every language's code generator. %q quoting is valid JSON for these plain names.
 func minimalSchema(name, version string) []byte {
-	b, err := json.Marshal(map[string]any{"name": name, "version": version})
-	if err != nil {
-		panic(err)
-	}
-	return b
+	return []byte(fmt.Sprintf(`{"name":%q,"version":%q}`, name, version))
 }

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
 
 	pftfbridge "github.com/pulumi/pulumi-terraform-bridge/v3/pkg/pf/tfbridge"
 	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge"
@@ -46,24 +46,13 @@ func Provider(ctx context.Context, version string) tfbridge.ProviderInfo {
 		MetadataInfo: tfbridge.NewProviderMetadata([]byte("{}")),
 	}
 	for tf, name := range resources {
-		info.Resources[tf] = &tfbridge.ResourceInfo{
-			Tok:    tfbridge.MakeResource(pkg, "index", name),
-			Fields: fieldOverrides[tf],
-		}
+		info.Resources[tf] = &tfbridge.ResourceInfo{Tok: tfbridge.MakeResource(pkg, "index", name)}
 	}
 	return info
 }
 
-// fieldOverrides: Pulumi names/flags that differ from the bridge's defaults.
-var fieldOverrides = map[string]map[string]*tfbridge.SchemaInfo{}
-
-// minimalSchema is what GetSchema answers. Programs using the npm SDK never
-// ask for it; generating the full schema would need tfgen and every
-// language's code generator, so it is left out.
+// minimalSchema is what GetSchema answers. Programs using the npm SDK never ask for it; the full schema
+// would need tfgen and every language's code generator. %q quoting is valid JSON for these plain names.
 func minimalSchema(name, version string) []byte {
-	b, err := json.Marshal(map[string]any{"name": name, "version": version})
-	if err != nil {
-		panic(err)
-	}
-	return b
+	return []byte(fmt.Sprintf(`{"name":%q,"version":%q}`, name, version))
 }

@@ -54,7 +54,7 @@ function unwrapSecret(value: unknown): unknown {
     return value;
 }
 
-function mockState(args: pulumi.runtime.MockResourceArgs, options: RunOptions): Record<string, unknown> {
+function mockState(args: pulumi.runtime.MockResourceArgs, options: RunOptions, serverName: string): Record<string, unknown> {
     const inputs = args.inputs as Record<string, unknown>;
     switch (args.type) {
         case "docker:index/remoteImage:RemoteImage":
@@ -68,28 +68,24 @@ function mockState(args: pulumi.runtime.MockResourceArgs, options: RunOptions): 
         case "command:local:Command": {
             // The ensure script prints the admin's user id; reconstruct it from what the command was given.
             const stdin = JSON.parse(String(unwrapSecret(inputs.stdin))) as { user: string };
-            const config = stackConfigForRun;
-            return { ...inputs, stdout: `@${stdin.user}:${config["synapse:serverName"]}`, stderr: "" };
+            return { ...inputs, stdout: `@${stdin.user}:${serverName}`, stderr: "" };
         }
         default:
             return inputs;
     }
 }
 
-let stackConfigForRun: Record<string, string> = {};
-
 /** Every resource the current run has declared so far, also when the run fails part-way. */
 export const declared: Recorded[] = [];
 
 /** Runs index.ts once for `stack` with `config`; call once per process (node --test runs each file in its own). */
 export async function runProgram(stack: string, config: Record<string, string>, options: RunOptions = {}): Promise<ProgramRun> {
-    stackConfigForRun = config;
     const resources = declared;
     await pulumi.runtime.setMocks(
         {
             newResource(args) {
                 resources.push({ type: args.type, name: args.name, custom: args.custom ?? true, inputs: args.inputs });
-                return { id: `${args.name}-id`, state: mockState(args, options) };
+                return { id: `${args.name}-id`, state: mockState(args, options, config["synapse:serverName"]) };
             },
             call(args) {
                 return args.inputs;
