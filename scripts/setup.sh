@@ -91,7 +91,7 @@ step_cli() {
     PULUMI_VERSION="$(npm_field @pulumi/pulumi version)"
     begin cli "Pulumi CLI and Node.js language host (SDK $PULUMI_VERSION)"
     if [ -x "$TOOLS/bin/pulumi" ] && [ -x "$TOOLS/bin/pulumi-language-nodejs" ] && cli_version_ok "$TOOLS/bin/pulumi" &&
-        [ -z "$(find toolchain -type f -newer "$TOOLS/bin/pulumi-language-nodejs" -print -quit)" ]; then
+        [ -z "$(find toolchain/cli toolchain/language-nodejs -type f -newer "$TOOLS/bin/pulumi-language-nodejs" -print -quit)" ]; then
         finish "ready: $("$TOOLS/bin/pulumi" version) in .tools/bin"
         return
     fi
@@ -110,11 +110,11 @@ step_cli() {
     else
         command -v go >/dev/null 2>&1 || die "the download site is unreachable and Go is not installed" \
             "install Go 1.26 or newer (it builds the CLI from the Go module proxy), or install pulumi $PULUMI_VERSION by hand"
-        grep -q "github.com/pulumi/pulumi/pkg/v3 v$PULUMI_VERSION\$" toolchain/pulumi/go.mod ||
-            die "toolchain/pulumi/go.mod does not pin pkg/v3 v$PULUMI_VERSION, the npm SDK's version" \
-                "keep the two in lock-step: update toolchain/pulumi (go get github.com/pulumi/pulumi/pkg/v3@v$PULUMI_VERSION) or package.json"
+        grep -q "github.com/pulumi/pulumi/pkg/v3 v$PULUMI_VERSION\$" toolchain/cli/go.mod ||
+            die "toolchain/cli/go.mod does not pin pkg/v3 v$PULUMI_VERSION, the npm SDK's version" \
+                "keep the two in lock-step: update toolchain/cli (go get github.com/pulumi/pulumi/pkg/v3@v$PULUMI_VERSION) or package.json"
         echo "    download site unreachable: building pulumi v$PULUMI_VERSION from Go modules (several minutes cold)"
-        (cd toolchain/pulumi && go build -o "$TOOLS/bin/pulumi" \
+        (cd toolchain/cli && go build -o "$TOOLS/bin/pulumi" \
             -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
             github.com/pulumi/pulumi/pkg/v3/cmd/pulumi) || die "go build of the Pulumi CLI failed" "read the compiler output above"
         echo "    building pulumi-language-nodejs from Go modules (with RunPlugin, for policy packs)"
@@ -142,7 +142,7 @@ step_plugins() {
         binary="$TOOLS/plugins/$name-$version/pulumi-resource-$name"
         if plugin_installed "$name" "$version"; then
             # A plugin built here is reinstalled when its sources changed since it was installed.
-            if [ ! -x "$binary" ] || { bash "plugins/$name/build.sh" >/dev/null &&
+            if [ ! -x "$binary" ] || { bash "toolchain/plugins/$name/build.sh" >/dev/null &&
                 cmp -s "$binary" "$PULUMI_HOME/plugins/resource-$name-v$version/pulumi-resource-$name"; }; then
                 installed+=("$name $version (present)")
                 continue
@@ -154,8 +154,8 @@ step_plugins() {
             continue
         fi
         echo "    building $name $version from Go modules"
-        bash "plugins/$name/build.sh" || die "building the $name plugin failed" "read the output above"
-        [ -x "$binary" ] || die "plugins/$name/build.sh left no $binary" "read the output above"
+        bash "toolchain/plugins/$name/build.sh" || die "building the $name plugin failed" "read the output above"
+        [ -x "$binary" ] || die "toolchain/plugins/$name/build.sh left no $binary" "read the output above"
         pulumi plugin install resource "$name" "$version" --file "$binary" >/dev/null ||
             die "pulumi plugin install of $name $version failed" "read the output above"
         installed+=("$name $version (built)")
@@ -196,7 +196,7 @@ step_image() {
     if ! command -v debootstrap >/dev/null 2>&1; then
         apt_install debootstrap || die "debootstrap is missing" "install it (apt-get install debootstrap) or pull $official"
     fi
-    bash scripts/synapse-image.sh "$version" "$local_image" || die "building $local_image failed" "read the output above"
+    bash toolchain/images/synapse/build.sh "$version" "$local_image" || die "building $local_image failed" "read the output above"
     mkdir -p "$TOOLS"
     echo "$local_image" >"$TOOLS/synapse-image"
     finish "$local_image is the default image here (recorded in .tools/synapse-image; synapse:image overrides it)"

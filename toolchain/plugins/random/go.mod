@@ -1,9 +1,9 @@
-module synapse-stack/plugins/random
+module synapse-stack/toolchain/plugins/random
 
 go 1.25.11
 
 require (
-	synapse-stack/plugins/sdknames v0.0.0-00010101000000-000000000000
+	synapse-stack/toolchain/plugins/sdknames v0.0.0-00010101000000-000000000000
 	github.com/pulumi/pulumi-terraform-bridge/v3 v3.135.0
 	github.com/terraform-providers/terraform-provider-random v1.3.2-0.20231204135814-c6e90de46687
 )
@@ -241,7 +241,7 @@ require (
 // v1.3.2-0.20260824155315-e1092b0cfc07 (hashicorp/terraform-provider-random).
 // build.sh copies it from the module cache into .cache/ and adds the `shim`
 // package there.
-replace github.com/terraform-providers/terraform-provider-random => ../../.cache/plugins/random/terraform-provider-random
+replace github.com/terraform-providers/terraform-provider-random => ../../../.cache/plugins/random/terraform-provider-random
 
 // Copied from pulumi-terraform-bridge v3.135.0's go.mod (replaces only apply in
 // the main module).
@@ -260,4 +260,4 @@ replace github.com/pulumi/pulumi-dotnet/pulumi-language-dotnet/v3 => github.com/
 replace github.com/pulumi/pulumi-yaml => github.com/pulumi/pulumi-yaml v1.38.1
 
 // Test helper shared with the other bridged plugin.
-replace synapse-stack/plugins/sdknames => ../sdknames
+replace synapse-stack/toolchain/plugins/sdknames => ../sdknames

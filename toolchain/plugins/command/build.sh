@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the pulumi-resource-command plugin from source (local.Command only).
 #
-#   plugins/command/build.sh          # build if sources changed, print the binary path
-#   FORCE=1 plugins/command/build.sh  # rebuild anyway
+#   toolchain/plugins/command/build.sh          # build if sources changed, print the binary path
+#   FORCE=1 toolchain/plugins/command/build.sh  # rebuild anyway
 #
 # The plugin version is read from node_modules/@pulumi/command/package.json
 # (pulumi.version), so it always matches the npm SDK the program uses; the
@@ -15,7 +15,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$HERE/../.." && pwd)"
+REPO_ROOT="$(cd "$HERE/../../.." && pwd)"
 PKG_JSON="$REPO_ROOT/node_modules/@pulumi/command/package.json"
 export GOTOOLCHAIN=local # never fetch another toolchain behind our back
 

@@ -1,4 +1,4 @@
-module synapse-stack/plugins/sdknames
+module synapse-stack/toolchain/plugins/sdknames
 
 go 1.25.11
 

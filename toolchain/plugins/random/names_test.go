@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"synapse-stack/plugins/sdknames"
+	"synapse-stack/toolchain/plugins/sdknames"
 )
 
 func TestNames(t *testing.T) {
-	sdk := filepath.Join("..", "..", "node_modules", "@pulumi", pkg)
+	sdk := filepath.Join("..", "..", "..", "node_modules", "@pulumi", pkg)
 	sdknames.Check(t, sdk, Provider(context.Background(), "0.0.0"), map[string]bool{})
 }

@@ -4,12 +4,12 @@
 # modes, ports, healthcheck), for hosts that reach Debian's package mirror and
 # PyPI but no image registry.
 #
-#   scripts/synapse-image.sh <synapse-version> <target-image-ref>
-#   scripts/synapse-image.sh 1.163.2 synapse-local:v1.163.2
+#   toolchain/images/synapse/build.sh <synapse-version> <target-image-ref>
+#   toolchain/images/synapse/build.sh 1.163.2 synapse-local:v1.163.2
 #
 # Recipe: debootstrap a minimal Debian rootfs, install Synapse from PyPI wheels
 # of exactly <synapse-version> into a venv at /opt/synapse inside it (offline,
-# in a chroot), `docker import` that rootfs and add image/Dockerfile on top with
+# in a chroot), `docker import` that rootfs and add toolchain/images/synapse/Dockerfile on top with
 # the legacy builder and no network.
 #
 # Environment:
@@ -25,9 +25,9 @@ set -euo pipefail
 set -E
 
 readonly PROG=synapse-image
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 readonly REPO_ROOT
-readonly IMAGE_DIR="$REPO_ROOT/image"
+readonly IMAGE_DIR="$REPO_ROOT/toolchain/images/synapse"
 readonly STEP_TOTAL=9
 # python3-psycopg2 is here because psycopg2 publishes no Linux wheels; Debian's
 # build links the rootfs' libpq5 and reaches the venv via system site-packages.

@@ -1,9 +1,9 @@
-module synapse-stack/plugins/docker
+module synapse-stack/toolchain/plugins/docker
 
 go 1.25.11
 
 require (
-	synapse-stack/plugins/sdknames v0.0.0-00010101000000-000000000000
+	synapse-stack/toolchain/plugins/sdknames v0.0.0-00010101000000-000000000000
 	github.com/pulumi/pulumi-terraform-bridge/v3 v3.135.0
 	github.com/terraform-providers/terraform-provider-docker v0.0.0-00010101000000-000000000000
 )
@@ -296,11 +296,11 @@ require (
 // v0.0.0-20260916201441-96d331c98ff4 (its go.mod names itself
 // github.com/terraform-providers/terraform-provider-docker). build.sh copies it
 // from the module cache into .cache/ and adds the `shim` package there.
-replace github.com/terraform-providers/terraform-provider-docker => ../../.cache/plugins/docker/terraform-provider-docker
+replace github.com/terraform-providers/terraform-provider-docker => ../../../.cache/plugins/docker/terraform-provider-docker
 
 // Copied from pulumi-terraform-bridge v3.135.0's go.mod (replaces only apply in
 // the main module).
 replace github.com/hashicorp/terraform-plugin-sdk/v2 => github.com/pulumi/terraform-plugin-sdk/v2 v2.0.0-20260318212141-5525259d096b
 
 // Test helper shared with the other bridged plugin.
-replace synapse-stack/plugins/sdknames => ../sdknames
+replace synapse-stack/toolchain/plugins/sdknames => ../sdknames

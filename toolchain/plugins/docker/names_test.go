@@ -7,11 +7,11 @@ import (
 	"path/filepath"
 	"testing"
 
-	"synapse-stack/plugins/sdknames"
+	"synapse-stack/toolchain/plugins/sdknames"
 )
 
 func TestNames(t *testing.T) {
-	sdk := filepath.Join("..", "..", "node_modules", "@pulumi", pkg)
+	sdk := filepath.Join("..", "..", "..", "node_modules", "@pulumi", pkg)
 	sdknames.Check(t, sdk, Provider("0.0.0"), map[string]bool{
 		"Network.checkDuplicate": true, // removed in kreuzwerker/docker v4
 	})

@@ -1,4 +1,4 @@
-# Sourced by plugins/<name>/build.sh after it sets NAME, UPSTREAM_MOD, UPSTREAM_VER, UPSTREAM_PATH and
+# Sourced by toolchain/plugins/<name>/build.sh after it sets NAME, UPSTREAM_MOD, UPSTREAM_VER, UPSTREAM_PATH and
 # BUILD_TAGS: builds pulumi-resource-<name>, an upstream Terraform provider bridged with
 # pulumi-terraform-bridge, into .tools/plugins/<name>-<version>/pulumi-resource-<name>, where <version> is the
 # version of the @pulumi/<name> npm package in node_modules. The plugin folder holds the bridge program
@@ -11,7 +11,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)"   # the calling plugin's folder
-ROOT="$(cd "$HERE/../.." && pwd)"
+ROOT="$(cd "$HERE/../../.." && pwd)"
 
 export GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0
 export GOFLAGS="-mod=readonly -buildvcs=false"
