@@ -1,62 +1,86 @@
+// Stack configuration → typed, validated settings. `parseConfig` is pure (table-tested); `readConfig` is the only part
+// that talks to Pulumi: it reads the `synapse:` namespace and the stack's previous outputs, and refuses before any
+// resource exists.
 import * as net from "node:net";
 import * as pulumi from "@pulumi/pulumi";
+import { hostForUrl } from "./components/homeserver";
+import { SYNAPSE_IMAGE } from "./components/images";
+import { userError } from "./components/errors";
 
-/** The official image, pinned to a release; setup builds a local image of the same release where no registry is reachable. */
-export const OFFICIAL_IMAGE = "matrixdotorg/synapse:v1.163.2";
+/** The official Synapse image, pinned to a release (the default of synapse:image). */
+export const OFFICIAL_IMAGE = SYNAPSE_IMAGE;
 
 /** Top-level homeserver.yaml keys the stack sets itself; `extraConfig` may not override them. */
 export const STACK_OWNED_KEYS: Readonly<Record<string, string>> = {
+    server_name: "set synapse:serverName instead (it is permanent once the homeserver has data)",
     public_baseurl: "set synapse:publicBaseUrl instead",
     report_stats: "set synapse:reportStats instead",
     enable_registration: "registration stays closed; create users through the admin API",
     listeners: "the stack publishes the generated listener on port 8008",
 };
 
-/** Configuration values exactly as Pulumi hands them over: strings (`extraConfig` as JSON text). */
-export interface RawConfig {
-    serverName?: string;
-    image?: string;
-    httpPort?: string;
-    bindAddress?: string;
-    timezone?: string;
-    uid?: string;
-    gid?: string;
-    reportStats?: string;
-    adminUser?: string;
-    adminPasswordVersion?: string;
-    publicBaseUrl?: string;
-    volumeName?: string;
-    retainDataOnDestroy?: string;
-    extraConfig?: string;
-}
+/** Every key of the `synapse:` namespace, each validated below; any other key is refused as unknown. */
+export const CONFIG_KEYS = [
+    "serverName",
+    "image",
+    "httpPort",
+    "bindAddress",
+    "publicBaseUrl",
+    "timezone",
+    "uid",
+    "gid",
+    "memoryLimit",
+    "cpuLimit",
+    "reportStats",
+    "adminUser",
+    "adminPasswordVersion",
+    "volumeName",
+    "retainDataOnDestroy",
+    "extraConfig",
+] as const;
 
-/** Where the program runs: the stack name and the environment's image override. */
+export type ConfigKey = (typeof CONFIG_KEYS)[number];
+
+/** Configuration values exactly as Pulumi hands them over: strings (`extraConfig` as JSON text). */
+export type RawConfig = Partial<Record<ConfigKey, string>>;
+
+/** Where the program runs. */
 export interface ConfigContext {
     /** Pulumi stack name; names the volume and containers. */
     stack: string;
-    /** Image to use when `synapse:image` is unset (SYNAPSE_IMAGE, written by setup for a local build); default the official image. */
-    defaultImage?: string;
+    /** Every key set in the stack's `synapse:` namespace (unknown ones are refused); default: the keys of the raw config. */
+    setKeys?: readonly string[];
 }
 
-/** The validated, typed configuration every component is built from. */
+/** The validated, typed configuration the stack builds its homeserver from. */
 export interface SynapseConfig {
     serverName: string;
     image: string;
     httpPort: number;
     bindAddress: string;
+    publicBaseUrl: string;
     timezone: string;
     uid: number;
     gid: number;
+    /** Memory limit of the homeserver container in MiB; undefined: no limit. */
+    memoryLimitMb?: number;
+    /** CPU limit of the homeserver container in CPUs (e.g. "1.5"); undefined: no limit. */
+    cpuLimit?: string;
     reportStats: boolean;
     adminUser: string;
     adminPasswordVersion: string;
-    publicBaseUrl: string;
     volumeName: string;
     containerName: string;
     retainDataOnDestroy: boolean;
     extraConfig: Record<string, unknown>;
     /** The homeserver's base URL as reached from the Docker host. */
     url: string;
+}
+
+/** What the last deployment of this stack recorded (its outputs); absent on a new stack. */
+export interface PreviousSettings {
+    serverName?: string;
+    volumeName?: string;
 }
 
 /** Thrown when one or more keys are invalid; the message has one line per bad key. */
@@ -75,6 +99,8 @@ const VERSION_TAG = /^[a-zA-Z0-9._-]{1,64}$/;
 // Docker's reference grammar: [host[:port]/]path[:tag][@sha256:hex], with a tag or digest required.
 const IMAGE_REF =
     /^(?:(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*(?::[0-9]+)?|\[[0-9a-fA-F:]+\](?::[0-9]+)?)\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/;
+const MEMORY_SIZE = /^(\d+(?:\.\d+)?)([kmg])$/i;
+const MIN_MEMORY_MB = 256;
 
 export function isDnsName(value: string): boolean {
     return value.length <= 253 && value.split(".").every((label) => DNS_LABEL.test(label));
@@ -92,205 +118,324 @@ export function isTimeZone(value: string): boolean {
     }
 }
 
+export function isLoopback(address: string): boolean {
+    return address === "::1" || (net.isIPv4(address) && address.startsWith("127."));
+}
+
 function hasTagOrDigest(image: string): boolean {
     const lastSegment = image.slice(image.lastIndexOf("/") + 1);
     return lastSegment.includes(":") || image.includes("@sha256:");
 }
 
-/** The host part of a URL for an address Docker publishes on; wildcard binds are reached through loopback. */
-export function hostForUrl(bindAddress: string): string {
-    if (bindAddress === "0.0.0.0") {
-        return "127.0.0.1";
+/** Levenshtein distance, case-insensitive: how far a typo is from a known key. */
+function distance(a: string, b: string): number {
+    const x = a.toLowerCase();
+    const y = b.toLowerCase();
+    let row = Array.from({ length: y.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= x.length; i++) {
+        const next = [i];
+        for (let j = 1; j <= y.length; j++) {
+            next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (x[i - 1] === y[j - 1] ? 0 : 1));
+        }
+        row = next;
     }
-    if (bindAddress === "::") {
-        return "[::1]";
-    }
-    return net.isIPv6(bindAddress) ? `[${bindAddress}]` : bindAddress;
+    return row[y.length];
 }
 
-/**
- * Validates raw configuration and returns the typed result, or throws a ConfigError naming every bad
- * key, its value and the accepted form. Pure: no Pulumi, no I/O.
- */
-export function parseConfig(given: RawConfig, context: ConfigContext): SynapseConfig {
-    // Pulumi.yaml declares derived defaults as "": an empty value means "work it out".
-    const raw: RawConfig = Object.fromEntries(
-        Object.entries(given).filter(([, value]) => value !== undefined && value.trim() !== ""),
-    );
-    const problems: string[] = [];
-    const bad = (key: string, value: unknown, expected: string) => {
-        problems.push(`synapse:${key} ${JSON.stringify(value)} is not valid: expected ${expected}`);
-    };
+/** The known key nearest to `key`, if it is near enough to be a typo. */
+export function closestKey(key: string): ConfigKey | undefined {
+    const prefixed = CONFIG_KEYS.find((known) => key.length >= 4 && known.toLowerCase().startsWith(key.toLowerCase()));
+    if (prefixed) {
+        return prefixed;
+    }
+    const [best] = [...CONFIG_KEYS].sort((a, b) => distance(key, a) - distance(key, b));
+    return distance(key, best) <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
+}
 
-    const integer = (key: keyof RawConfig, fallback: number, min: number, max: number, expected: string) => {
-        const value = raw[key];
+/** Reads raw values and collects one problem line per bad key, so the user sees every mistake at once. */
+class Reader {
+    readonly problems: string[] = [];
+    private readonly raw: RawConfig;
+
+    constructor(given: RawConfig) {
+        // Pulumi.yaml declares derived defaults as "": an empty value means "work it out".
+        this.raw = Object.fromEntries(
+            Object.entries(given).filter(([, value]) => value !== undefined && value.trim() !== ""),
+        );
+    }
+
+    isSet(key: ConfigKey): boolean {
+        return this.raw[key] !== undefined;
+    }
+
+    value(key: ConfigKey): string | undefined {
+        return this.raw[key]?.trim();
+    }
+
+    bad(key: string, value: unknown, expected: string): void {
+        this.problems.push(`synapse:${key} ${JSON.stringify(value)} is not valid: expected ${expected}`);
+    }
+
+    string(key: ConfigKey, fallback: string, valid: (value: string) => boolean, expected: string): string {
+        const value = this.value(key);
         if (value === undefined) {
             return fallback;
         }
-        const text = String(value).trim();
+        if (!valid(value)) {
+            this.bad(key, this.raw[key], expected);
+        }
+        return value;
+    }
+
+    integer(key: ConfigKey, fallback: number, min: number, max: number, expected: string): number {
+        const text = this.value(key);
+        if (text === undefined) {
+            return fallback;
+        }
         const parsed = Number(text);
         if (!/^-?\d+$/.test(text) || parsed < min || parsed > max) {
-            bad(key, value, expected);
+            this.bad(key, this.raw[key], expected);
             return fallback;
         }
         return parsed;
-    };
+    }
 
-    const boolean = (key: keyof RawConfig, fallback: boolean) => {
-        const value = raw[key];
-        if (value === undefined) {
+    boolean(key: ConfigKey, fallback: boolean): boolean {
+        const text = this.value(key)?.toLowerCase();
+        if (text === undefined) {
             return fallback;
         }
-        const text = String(value).trim().toLowerCase();
         if (text !== "true" && text !== "false") {
-            bad(key, value, "true or false");
+            this.bad(key, this.raw[key], "true or false");
             return fallback;
         }
         return text === "true";
-    };
+    }
+}
 
-    const serverName = raw.serverName?.trim() ?? "";
-    if (raw.serverName === undefined) {
-        problems.push(
+function readIdentity(reader: Reader): Pick<SynapseConfig, "serverName"> {
+    const serverName = reader.value("serverName") ?? "";
+    if (!reader.isSet("serverName")) {
+        reader.problems.push(
             "synapse:serverName is required: set it with `pulumi config set synapse:serverName matrix.example.org`",
         );
     } else if (!isDnsName(serverName)) {
-        bad("serverName", raw.serverName, "a DNS name such as matrix.example.org");
+        reader.bad("serverName", serverName, "a DNS name such as matrix.example.org");
     }
+    return { serverName };
+}
 
-    const image = raw.image ?? context.defaultImage ?? OFFICIAL_IMAGE;
-    if (!IMAGE_REF.test(image) || !hasTagOrDigest(image)) {
-        bad(
-            raw.image === undefined ? "image (from SYNAPSE_IMAGE)" : "image",
-            image,
-            "an image reference with a tag or digest, such as matrixdotorg/synapse:v1.163.2 or registry.example.org/synapse@sha256:<64 hex>",
-        );
-    }
+function readImage(reader: Reader): Pick<SynapseConfig, "image"> {
+    const image = reader.string(
+        "image",
+        OFFICIAL_IMAGE,
+        (value) => IMAGE_REF.test(value) && hasTagOrDigest(value),
+        "an image reference with a tag or digest, such as matrixdotorg/synapse:v1.163.2 or registry.example.org/synapse@sha256:<64 hex>",
+    );
+    return { image };
+}
 
-    const httpPort = integer("httpPort", 8008, 1, 65535, "a port number from 1 to 65535");
-
-    const bindAddress = raw.bindAddress?.trim() ?? "127.0.0.1";
-    if (net.isIP(bindAddress) === 0) {
-        bad("bindAddress", raw.bindAddress, "an IPv4 or IPv6 address such as 127.0.0.1 or 0.0.0.0");
-    }
-
-    const timezone = raw.timezone?.trim() ?? "UTC";
-    if (!isTimeZone(timezone)) {
-        bad("timezone", raw.timezone, "an IANA time zone name such as UTC or Europe/Berlin");
-    }
-
-    const idForm = "a whole number from 1 to 2147483647 (a non-root user id)";
-    const uid = integer("uid", 1000, 1, 2147483647, idForm);
-    const gid = integer("gid", 1000, 1, 2147483647, idForm.replace("user", "group"));
-
-    const reportStats = boolean("reportStats", false);
-
-    const adminUser = raw.adminUser?.trim() ?? "admin";
-    if (!LOCALPART.test(adminUser) || adminUser.length > 200) {
-        bad("adminUser", raw.adminUser, "a Matrix localpart of lowercase letters, digits and . _ = - / +");
-    }
-
-    const adminPasswordVersion = raw.adminPasswordVersion?.trim() ?? "1";
-    if (!VERSION_TAG.test(adminPasswordVersion)) {
-        bad("adminPasswordVersion", raw.adminPasswordVersion, "a short label of letters, digits, . _ or -, such as 2");
-    }
-
+function readExposure(reader: Reader): Pick<SynapseConfig, "httpPort" | "bindAddress" | "publicBaseUrl" | "url"> {
+    const httpPort = reader.integer("httpPort", 8008, 1, 65535, "a port number from 1 to 65535");
+    const bindAddress = reader.string(
+        "bindAddress",
+        "127.0.0.1",
+        (value) => net.isIP(value) !== 0,
+        "an IPv4 or IPv6 address such as 127.0.0.1 or 0.0.0.0",
+    );
     const url = `http://${hostForUrl(bindAddress)}:${httpPort}`;
-    let publicBaseUrl = raw.publicBaseUrl?.trim() ?? `${url}/`;
-    if (raw.publicBaseUrl !== undefined) {
+
+    let publicBaseUrl = `${url}/`;
+    const given = reader.value("publicBaseUrl");
+    if (given !== undefined) {
         let parsed: URL | undefined;
         try {
-            parsed = new URL(publicBaseUrl);
+            parsed = new URL(given);
         } catch {
             parsed = undefined;
         }
         if (!parsed || !["http:", "https:"].includes(parsed.protocol) || parsed.search || parsed.hash) {
-            bad("publicBaseUrl", raw.publicBaseUrl, "an http(s) URL such as https://matrix.example.org/");
-        } else if (!publicBaseUrl.endsWith("/")) {
-            publicBaseUrl = `${publicBaseUrl}/`;
+            reader.bad("publicBaseUrl", given, "an http(s) URL such as https://matrix.example.org/");
+        }
+        publicBaseUrl = given.endsWith("/") ? given : `${given}/`;
+    } else if (net.isIP(bindAddress) !== 0 && !isLoopback(bindAddress)) {
+        // Synapse would tell clients and other servers to come back to a loopback URL.
+        reader.problems.push(
+            `synapse:bindAddress "${bindAddress}" publishes the homeserver beyond this host, but synapse:publicBaseUrl is unset: ` +
+                "set it to the URL clients use, such as http://matrix.example.org:8008/ (or keep bindAddress 127.0.0.1)",
+        );
+    }
+    return { httpPort, bindAddress, publicBaseUrl, url };
+}
+
+function readRuntime(reader: Reader): Pick<SynapseConfig, "timezone" | "uid" | "gid" | "memoryLimitMb" | "cpuLimit"> {
+    const timezone = reader.string("timezone", "UTC", isTimeZone, "an IANA time zone name such as UTC or Europe/Berlin");
+    const idForm = "a whole number from 1 to 2147483647 (a non-root user id)";
+    const uid = reader.integer("uid", 1000, 1, 2147483647, idForm);
+    const gid = reader.integer("gid", 1000, 1, 2147483647, idForm.replace("user", "group"));
+
+    let memoryLimitMb: number | undefined;
+    const memory = reader.value("memoryLimit");
+    if (memory !== undefined) {
+        const match = MEMORY_SIZE.exec(memory);
+        const factor = { k: 1 / 1024, m: 1, g: 1024 }[(match?.[2] ?? "m").toLowerCase() as "k" | "m" | "g"];
+        memoryLimitMb = match ? Math.floor(Number(match[1]) * factor) : undefined;
+        if (memoryLimitMb === undefined || memoryLimitMb < MIN_MEMORY_MB) {
+            reader.bad("memoryLimit", memory, `a size such as 1g or 768m, at least ${MIN_MEMORY_MB}m`);
         }
     }
 
-    const stackPrefix = `synapse-${context.stack}`;
-    const volumeName = raw.volumeName?.trim() ?? `${stackPrefix}-data`;
-    if (!VOLUME_NAME.test(volumeName)) {
-        bad("volumeName", raw.volumeName, "a Docker volume name of letters, digits, _ . - (starting with a letter or digit)");
+    const cpuLimit = reader.value("cpuLimit");
+    if (cpuLimit !== undefined && !(/^\d+(\.\d{1,2})?$/.test(cpuLimit) && Number(cpuLimit) >= 0.1 && Number(cpuLimit) <= 1024)) {
+        reader.bad("cpuLimit", cpuLimit, "a number of CPUs such as 1 or 1.5, at least 0.1");
     }
+    return { timezone, uid, gid, memoryLimitMb, cpuLimit };
+}
 
-    const retainDataOnDestroy = boolean("retainDataOnDestroy", false);
+function readAdmin(reader: Reader): Pick<SynapseConfig, "adminUser" | "adminPasswordVersion"> {
+    const adminUser = reader.string(
+        "adminUser",
+        "admin",
+        (value) => LOCALPART.test(value) && value.length <= 200,
+        "a Matrix localpart of lowercase letters, digits and . _ = - / +",
+    );
+    const adminPasswordVersion = reader.string(
+        "adminPasswordVersion",
+        "1",
+        (value) => VERSION_TAG.test(value),
+        "a short label of letters, digits, . _ or -, such as 2",
+    );
+    return { adminUser, adminPasswordVersion };
+}
 
-    let extraConfig: Record<string, unknown> = {};
-    if (raw.extraConfig !== undefined) {
-        let value: unknown;
-        try {
-            value = JSON.parse(raw.extraConfig);
-        } catch {
-            value = raw.extraConfig;
-        }
-        if (typeof value !== "object" || value === null || Array.isArray(value)) {
-            bad("extraConfig", raw.extraConfig, "a mapping of homeserver.yaml top-level keys to values");
-        } else {
-            extraConfig = value as Record<string, unknown>;
-            for (const key of Object.keys(extraConfig)) {
-                const reason = STACK_OWNED_KEYS[key];
-                if (reason !== undefined) {
-                    problems.push(`synapse:extraConfig key "${key}" is owned by the stack: ${reason}`);
-                }
-            }
+function readStorage(reader: Reader, stack: string): Pick<SynapseConfig, "volumeName" | "containerName" | "retainDataOnDestroy"> {
+    const prefix = `synapse-${stack}`;
+    const volumeName = reader.string(
+        "volumeName",
+        `${prefix}-data`,
+        (value) => VOLUME_NAME.test(value),
+        "a Docker volume name of letters, digits, _ . - (starting with a letter or digit)",
+    );
+    return { volumeName, containerName: prefix, retainDataOnDestroy: reader.boolean("retainDataOnDestroy", false) };
+}
+
+function readHomeserverSettings(reader: Reader): Pick<SynapseConfig, "reportStats" | "extraConfig"> {
+    const reportStats = reader.boolean("reportStats", false);
+    const text = reader.value("extraConfig");
+    if (text === undefined) {
+        return { reportStats, extraConfig: {} };
+    }
+    let value: unknown;
+    try {
+        value = JSON.parse(text);
+    } catch {
+        value = text;
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+        reader.bad("extraConfig", text, "a mapping of homeserver.yaml top-level keys to values");
+        return { reportStats, extraConfig: {} };
+    }
+    const extraConfig = value as Record<string, unknown>;
+    for (const key of Object.keys(extraConfig)) {
+        const reason = STACK_OWNED_KEYS[key];
+        if (reason !== undefined) {
+            reader.problems.push(`synapse:extraConfig key "${key}" is owned by the stack: ${reason}`);
         }
     }
+    return { reportStats, extraConfig };
+}
 
+function checkKnownKeys(reader: Reader, setKeys: readonly string[]): void {
+    for (const key of setKeys) {
+        if ((CONFIG_KEYS as readonly string[]).includes(key)) {
+            continue;
+        }
+        const near = closestKey(key);
+        reader.problems.push(
+            `synapse:${key} is not a setting of this stack` +
+                (near ? `: did you mean synapse:${near}? Remove it with \`pulumi config rm synapse:${key}\`` : `: known keys are ${CONFIG_KEYS.join(", ")}`),
+        );
+    }
+}
+
+/**
+ * Validates raw configuration and returns the typed result, or throws a ConfigError naming every bad key, its value
+ * and the accepted form. Pure: no Pulumi, no I/O.
+ */
+export function parseConfig(given: RawConfig, context: ConfigContext): SynapseConfig {
+    const reader = new Reader(given);
+    checkKnownKeys(reader, context.setKeys ?? Object.keys(given));
+    const config: SynapseConfig = {
+        ...readIdentity(reader),
+        ...readImage(reader),
+        ...readExposure(reader),
+        ...readRuntime(reader),
+        ...readAdmin(reader),
+        ...readStorage(reader, context.stack),
+        ...readHomeserverSettings(reader),
+    };
+    if (reader.problems.length > 0) {
+        throw new ConfigError(reader.problems);
+    }
+    return config;
+}
+
+/**
+ * Refuses settings that cannot change once the stack has deployed: a new volume name would leave the data behind
+ * (and a plan would replace the volume), a new server name cannot be applied to existing Matrix data. Pure.
+ */
+export function checkTransition(previous: PreviousSettings, next: SynapseConfig): void {
+    const problems: string[] = [];
+    if (previous.volumeName !== undefined && previous.volumeName !== next.volumeName) {
+        problems.push(
+            `synapse:volumeName changed from "${previous.volumeName}" to "${next.volumeName}": this would replace the data volume ` +
+                `${previous.volumeName}, which holds the homeserver's database, signing key and media. No update deletes or ` +
+                `replaces a data volume: set synapse:volumeName back to "${previous.volumeName}", or deploy the new volume as a new stack`,
+        );
+    }
+    if (previous.serverName !== undefined && previous.serverName !== next.serverName) {
+        problems.push(
+            `synapse:serverName changed from "${previous.serverName}" to "${next.serverName}", but volume ` +
+                `${previous.volumeName ?? next.volumeName} holds the data of ${previous.serverName}: a Matrix server name is ` +
+                "permanent (it is in every user and room id and in the server's signing identity). Set it back, or create a " +
+                "new stack for the new name (`pulumi stack init`), which gets a volume of its own",
+        );
+    }
     if (problems.length > 0) {
         throw new ConfigError(problems);
     }
-    return {
-        serverName,
-        image,
-        httpPort,
-        bindAddress,
-        timezone,
-        uid,
-        gid,
-        reportStats,
-        adminUser,
-        adminPasswordVersion,
-        publicBaseUrl,
-        volumeName,
-        containerName: stackPrefix,
-        retainDataOnDestroy,
-        extraConfig,
-        url,
-    };
 }
 
-const RAW_KEYS = [
-    "serverName",
-    "image",
-    "httpPort",
-    "bindAddress",
-    "timezone",
-    "uid",
-    "gid",
-    "reportStats",
-    "adminUser",
-    "adminPasswordVersion",
-    "publicBaseUrl",
-    "volumeName",
-    "retainDataOnDestroy",
-    "extraConfig",
-] as const satisfies readonly (keyof RawConfig)[];
+/** The last deployment's outputs of this very stack, read through a stack reference (empty on a new stack). */
+async function previousSettings(): Promise<PreviousSettings> {
+    const self = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
+    const read = async (name: string) => {
+        const { value } = await self.getOutputDetails(name);
+        return typeof value === "string" ? value : undefined;
+    };
+    return { serverName: await read("serverName"), volumeName: await read("volumeName") };
+}
 
-/** Reads the `synapse:` namespace of the stack's configuration and validates it before any resource exists. */
-export function readConfig(): SynapseConfig {
-    const config = new pulumi.Config("synapse");
+/**
+ * Reads the `synapse:` namespace and validates it, then compares it with what the stack last deployed; every refusal
+ * happens here, before any resource is declared.
+ */
+export async function readConfig(): Promise<SynapseConfig> {
+    const namespace = "synapse:";
+    const all = pulumi.runtime.allConfig();
+    const setKeys = Object.keys(all)
+        .filter((key) => key.startsWith(namespace))
+        .map((key) => key.slice(namespace.length));
     const raw: RawConfig = {};
-    for (const key of RAW_KEYS) {
-        raw[key] = config.get(key);
+    for (const key of CONFIG_KEYS) {
+        raw[key] = all[`${namespace}${key}`];
     }
     try {
-        return parseConfig(raw, { stack: pulumi.getStack(), defaultImage: process.env.SYNAPSE_IMAGE || undefined });
+        const config = parseConfig(raw, { stack: pulumi.getStack(), setKeys });
+        checkTransition(await previousSettings(), config);
+        return config;
     } catch (err) {
         // A RunError prints its message without a stack trace: the user needs the keys, not our call stack.
-        throw err instanceof ConfigError ? new pulumi.RunError(err.message) : err;
+        throw err instanceof ConfigError ? userError(err.message) : err;
     }
 }

@@ -1,12 +1,18 @@
 import { Homeserver } from "./components/homeserver";
 import { readConfig } from "./config";
 
-const config = readConfig();
-const homeserver = new Homeserver("synapse", config);
-
-export const url = homeserver.url;
-export const serverName = homeserver.serverName;
-export const adminUserId = homeserver.adminUserId;
-export const adminPassword = homeserver.adminPassword;
-export const volumeName = homeserver.volumeName;
-export const containerName = homeserver.containerName;
+// Asynchronous: the configuration is checked against what the stack last deployed before any resource is declared.
+export = async () => {
+    const config = await readConfig();
+    const homeserver = new Homeserver("synapse", config);
+    return {
+        url: homeserver.url,
+        serverName: homeserver.serverName,
+        adminUserId: homeserver.adminUserId,
+        adminPassword: homeserver.adminPassword,
+        volumeName: homeserver.volumeName,
+        containerName: homeserver.containerName,
+        image: homeserver.image,
+        signingKeyId: homeserver.signingKeyId,
+    };
+};

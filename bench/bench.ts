@@ -9,11 +9,10 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { OFFICIAL_IMAGE } from "../config";
-import { cleanUp, createStack, docker, freePort, inspectContainer as inspect, Matrix, ROOT, runId, up } from "../test/e2e/support";
+import { cleanUp, createStack, docker, freePort, inspectContainer as inspect, Matrix, ROOT, runId, testImage, up } from "../test/e2e/support";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const IMAGE = process.env.SYNAPSE_IMAGE ?? OFFICIAL_IMAGE;
+const IMAGE = testImage();
 
 type Sample = Record<string, number>;
 

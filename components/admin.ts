@@ -1,28 +1,35 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { fingerprint, pythonFromStdin, scriptInput, shellQuote } from "./scripts";
+import { userError } from "./errors";
 
-/** Where the homeserver container holds the admin script (uploaded with the container). */
-export const ENSURE_ADMIN_PATH = "/stack/ensure_admin.py";
+/** Where the stack records which account it made admin, so a renamed admin does not stay behind. */
+export const ADMIN_RECORD_PATH = "/data/synapse-stack-admin";
 
 export interface AdminArgs {
     /** Name of the running homeserver container the admin is ensured through. */
     containerName: pulumi.Input<string>;
     /** The container's id: a new container (or a new volume under it) re-runs the ensure step. */
     containerId: pulumi.Input<string>;
+    /** User id the homeserver runs as; the step runs as the same user inside the container. Default 1000. */
+    uid?: pulumi.Input<number>;
+    /** Group id the homeserver runs as. Default 1000. */
+    gid?: pulumi.Input<number>;
     /** Config files the homeserver runs with, in order; the script reads the shared secret and server name from them. */
-    configPaths: string[];
-    /** The admin's localpart. */
-    adminUser: string;
-    /** The admin's full Matrix user id. */
-    adminUserId: string;
-    /** Changing this label generates a new password; the old one stops working. */
-    passwordVersion: string;
+    configPaths: pulumi.Input<string[]>;
+    /** The admin's localpart. Default admin. */
+    adminUser?: pulumi.Input<string>;
+    /** The admin's full Matrix user id, checked against what the step reports. */
+    adminUserId: pulumi.Input<string>;
+    /** Changing this label generates a new password; the old one stops working. Default "1". */
+    passwordVersion?: pulumi.Input<string>;
 }
 
 /**
  * The first admin: a random password (secret from the start) and a command that makes the account exist, be an
- * admin and have exactly that password. The password travels on the command's stdin, never in an argument or log.
+ * admin and have exactly that password. The password travels on the command's stdin, never in an argument or log;
+ * the step's own messages (stderr, which never holds the password) are shown, so a failure says why.
  */
 export class Admin extends pulumi.ComponentResource {
     /** The admin's Matrix user id, e.g. @admin:matrix.example.org. */
@@ -36,29 +43,46 @@ export class Admin extends pulumi.ComponentResource {
         const password = new random.RandomPassword(
             `${name}-password`,
             // Letters and digits only: no character needs escaping anywhere the password is typed or pasted.
-            { length: 32, special: false, keepers: { version: args.passwordVersion } },
+            { length: 32, special: false, keepers: { version: pulumi.output(args.passwordVersion ?? "1") } },
             { parent: this },
         );
         this.password = pulumi.secret(password.result);
 
-        const ensureAdmin = pulumi.interpolate`docker exec -i ${args.containerName} python3 ${ENSURE_ADMIN_PATH} ${args.configPaths.join(" ")}`;
+        const ensureAdmin = pulumi
+            .all([args.containerName, args.uid ?? 1000, args.gid ?? 1000])
+            .apply(([container, uid, gid]) =>
+                // As the homeserver's own user: the step needs to read its config, and nothing root may do.
+                ["docker", "exec", "-i", "-u", `${uid}:${gid}`, container, "python3", "-c", pythonFromStdin("ensure_admin.py")]
+                    .map(shellQuote)
+                    .join(" "),
+            );
+        const stdin = scriptInput(
+            "ensure_admin.py",
+            pulumi.all([args.adminUser ?? "admin", this.password, args.configPaths]).apply(([user, secret, configPaths]) => ({
+                user,
+                password: secret,
+                configPaths,
+                recordPath: ADMIN_RECORD_PATH,
+            })),
+        );
         const ensure = new command.local.Command(
             `${name}-ensure`,
             {
                 create: ensureAdmin,
-                update: ensureAdmin,
-                stdin: pulumi.secret(pulumi.jsonStringify({ user: args.adminUser, password: this.password })),
-                triggers: [args.containerId],
-                logging: "none",
+                stdin,
+                // stderr carries progress and errors and never the password; stdout is not shown.
+                logging: "stderr",
+                // A new container, password or script re-runs the step as a create, which is retried after a failure.
+                triggers: [args.containerId, fingerprint(pulumi.concat(ensureAdmin, stdin))],
             },
             { parent: this, additionalSecretOutputs: ["stdin"] },
         );
 
         // The command's output is secret because its stdin is; the user id it reports is not, and is checked here.
-        this.userId = pulumi.unsecret(ensure.stdout).apply((stdout) => {
+        this.userId = pulumi.all([pulumi.unsecret(ensure.stdout), args.adminUserId]).apply(([stdout, expected]) => {
             const reported = stdout.trim();
-            if (reported !== args.adminUserId) {
-                throw new pulumi.RunError(`ensuring the admin reported "${reported}", expected ${args.adminUserId}`);
+            if (reported !== expected) {
+                throw userError(`ensuring the admin reported "${reported}", expected ${expected}`);
             }
             return reported;
         });

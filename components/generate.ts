@@ -1,75 +1,123 @@
-import * as docker from "@pulumi/docker";
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { type Hardening, runFlags } from "./hardening";
+import { fingerprint, pythonFromStdin, scriptInput, shellQuote } from "./scripts";
+
+/** Where the stack's overlay config lives: in the data volume, next to the generated homeserver.yaml. */
+export const OVERLAY_PATH = "/data/synapse-stack.yaml";
+
+/**
+ * The one-shot container runs as root to re-own data and let the image's generate drop to UID:GID; these are the only
+ * capabilities that needs: CHOWN and FOWNER to give files to UID:GID, DAC_OVERRIDE to read and write files of
+ * another owner (an adopted volume), SETUID/SETGID for the image's switch to UID:GID.
+ */
+export const GENERATE_HARDENING: Hardening = {
+    capabilities: ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"],
+    pidsLimit: 64,
+    tmpfs: { "/tmp": "rw,nosuid,nodev,size=16m" },
+    memoryMb: 512,
+};
 
 export interface GenerateConfigArgs {
-    /** Synapse image (official or compatible) whose `generate` mode writes the config. */
+    /** Synapse image (official or compatible, by id or reference) whose `generate` mode writes the config. */
     image: pulumi.Input<string>;
     /** The Matrix server name baked into the generated config and signing key. */
-    serverName: string;
-    /** Whether the generated config reports usage statistics (the overlay has the final say). */
-    reportStats: boolean;
-    /** IANA time zone for the container. */
-    timezone: string;
-    /** User id that will own the generated files; must match the homeserver's. */
-    uid: number;
-    /** Group id that will own the generated files; must match the homeserver's. */
-    gid: number;
-    /** The data volume to write into, mounted at /data. */
+    serverName: pulumi.Input<string>;
+    /** Whether the generated config reports usage statistics (the overlay has the final say). Default false. */
+    reportStats?: pulumi.Input<boolean>;
+    /** IANA time zone of the container. Default UTC. */
+    timezone?: pulumi.Input<string>;
+    /** User id that owns the data and runs the homeserver. Default 1000. */
+    uid?: pulumi.Input<number>;
+    /** Group id that owns the data and runs the homeserver. Default 1000. */
+    gid?: pulumi.Input<number>;
+    /** The data volume to prepare, mounted at /data. */
     volumeName: pulumi.Input<string>;
-    /** Container name of the one-shot run. */
-    containerName: string;
+    /** Name of the one-shot container (kept after it exits, for `docker logs`). */
+    containerName: pulumi.Input<string>;
+    /** The stack's overlay config, written to OVERLAY_PATH (mode 0600); may hold secrets. */
+    overlay: pulumi.Input<string>;
     /** Owner labels put on the container. */
-    labels: docker.types.input.ContainerLabel[];
+    labels: pulumi.Input<Record<string, string>>;
 }
 
 /**
- * Runs the image once in `generate` mode to write homeserver.yaml, the log config and the signing key into the volume.
- * Generation keeps files that already exist, so re-running it on a volume with data is harmless.
+ * The recipe's `generate` step, safe to repeat: a one-shot container (no network, no capabilities beyond what
+ * re-owning needs) refuses a volume of another server name, re-owns data of another uid/gid, runs the image's
+ * `generate` (which keeps existing files) and writes the overlay config.
+ *
+ * It runs through the Docker CLI rather than as a container resource: a failure then leaves nothing recorded, so the
+ * next `up` simply tries again, and `docker container prune` removing the exited container changes nothing.
  */
 export class GenerateConfig extends pulumi.ComponentResource {
-    /** Resolves to the one-shot container's id once it exited 0; fails the deployment, with its output, otherwise. */
-    public readonly generatedBy: pulumi.Output<string>;
+    /** The server name of the prepared data. */
+    public readonly serverName: pulumi.Output<string>;
+    /** The id of the homeserver's signing key, e.g. ed25519:a_AbCd (its identity to other servers). */
+    public readonly signingKeyId: pulumi.Output<string>;
 
     constructor(name: string, args: GenerateConfigArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synapse:index:GenerateConfig", name, {}, opts);
 
-        const run = new docker.Container(
-            `${name}-run`,
-            {
-                name: args.containerName,
-                image: args.image,
-                command: ["generate"],
-                envs: [
-                    `SYNAPSE_SERVER_NAME=${args.serverName}`,
-                    `SYNAPSE_REPORT_STATS=${args.reportStats ? "yes" : "no"}`,
-                    "SYNAPSE_HTTP_PORT=8008",
-                    "SYNAPSE_CONFIG_DIR=/data",
-                    "SYNAPSE_DATA_DIR=/data",
-                    `TZ=${args.timezone}`,
-                    // The same ids as the homeserver: files it cannot read are the classic failure of this recipe.
-                    `UID=${args.uid}`,
-                    `GID=${args.gid}`,
-                ],
-                volumes: [{ volumeName: args.volumeName, containerPath: "/data" }],
-                // A one-shot container: wait for it to exit and keep its output; the provider cannot `rm` an attached one.
-                attach: true,
-                mustRun: false,
-                logs: true,
-                labels: args.labels,
-            },
-            { parent: this, deleteBeforeReplace: true },
+        const settings = {
+            containerName: args.containerName,
+            image: args.image,
+            volumeName: args.volumeName,
+            serverName: args.serverName,
+            reportStats: args.reportStats ?? false,
+            timezone: args.timezone ?? "UTC",
+            uid: args.uid ?? 1000,
+            gid: args.gid ?? 1000,
+            labels: args.labels,
+        };
+        const create = pulumi.output(settings).apply((given) => {
+            const run = [
+                "docker", "run", "-i", "--name", given.containerName,
+                ...Object.entries(given.labels).flatMap(([key, value]) => ["--label", `${key}=${value}`]),
+                // Generation needs no network; root only long enough for the image to switch to UID:GID.
+                "--network", "none", "--user", "0:0",
+                ...runFlags(GENERATE_HARDENING),
+                "-v", `${given.volumeName}:/data`,
+                // The manual recipe's variables (SYNAPSE_HTTP_PORT and TZ have no effect in generate mode, as upstream).
+                "-e", `SYNAPSE_SERVER_NAME=${given.serverName}`,
+                "-e", `SYNAPSE_REPORT_STATS=${given.reportStats ? "yes" : "no"}`,
+                "-e", "SYNAPSE_HTTP_PORT=8008",
+                "-e", "SYNAPSE_CONFIG_DIR=/data",
+                "-e", "SYNAPSE_DATA_DIR=/data",
+                "-e", `TZ=${given.timezone}`,
+                "-e", `UID=${given.uid}`,
+                "-e", `GID=${given.gid}`,
+                "--entrypoint", "python3", given.image, "-c", pythonFromStdin("configure.py"),
+            ];
+            // A container left by an interrupted run would block the name.
+            return `docker rm -f ${shellQuote(given.containerName)} >/dev/null 2>&1; ${run.map(shellQuote).join(" ")}`;
+        });
+        const stdin = scriptInput(
+            "configure.py",
+            pulumi.all([args.serverName, args.volumeName, args.overlay]).apply(([serverName, volumeName, overlay]) => ({
+                serverName,
+                volumeName,
+                overlay,
+                overlayPath: OVERLAY_PATH,
+            })),
         );
 
-        // The provider does not fail on a non-zero exit code, so the check lives here, on the data path of the homeserver.
-        this.generatedBy = pulumi.all([run.id, run.exitCode, run.containerLogs]).apply(([id, exitCode, logs]) => {
-            if (exitCode !== undefined && exitCode !== 0) {
-                throw new pulumi.RunError(
-                    `${args.containerName} exited with code ${exitCode}; its output:\n${logs ?? "(no output)"}`,
-                );
-            }
-            return id;
-        });
+        const run = new command.local.Command(
+            `${name}-run`,
+            {
+                create,
+                delete: pulumi.interpolate`docker rm -f ${pulumi.output(args.containerName).apply(shellQuote)} >/dev/null`,
+                stdin,
+                // stdout is the JSON result; stderr is the container's own output and the script's messages, never stdin.
+                logging: "stderr",
+                // Any change re-runs the whole step as a create: a failed create is not recorded, so it is retried.
+                triggers: [fingerprint(pulumi.concat(create, stdin))],
+            },
+            { parent: this, deleteBeforeReplace: true, additionalSecretOutputs: ["stdin"] },
+        );
 
-        this.registerOutputs({ generatedBy: this.generatedBy });
+        const result = pulumi.unsecret(run.stdout).apply((stdout) => JSON.parse(stdout) as { serverName: string; signingKeyId: string });
+        this.serverName = result.serverName;
+        this.signingKeyId = result.signingKeyId;
+        this.registerOutputs({ serverName: this.serverName, signingKeyId: this.signingKeyId });
     }
 }

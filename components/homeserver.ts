@@ -1,27 +1,78 @@
-import * as fs from "node:fs";
-import * as path from "node:path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import type { SynapseConfig } from "../config";
-import { Admin, ENSURE_ADMIN_PATH } from "./admin";
-import { GenerateConfig } from "./generate";
-import { ownerLabels } from "./labels";
+import { Admin } from "./admin";
+import { GenerateConfig, OVERLAY_PATH } from "./generate";
+import { containerHardening, type Hardening } from "./hardening";
+import { requireLocalBuild, SYNAPSE_IMAGE } from "./images";
+import { LABEL_PREFIX, labelList, ownerLabels } from "./labels";
+import { PidsLimit } from "./limits";
 import { renderOverlay } from "./overlay";
+import { fingerprint } from "./scripts";
 import { DataVolume } from "./storage";
 
-/** Every setting of the homeserver; `config.ts` documents, validates and defaults each one. */
-export type HomeserverArgs = SynapseConfig;
-
-/** Where the stack-owned overlay config sits inside the homeserver container. */
-export const OVERLAY_PATH = "/stack/overlay.yaml";
-/** The config files the homeserver runs with: the generated one, then the overlay, which wins key by key. */
+/** The config files the homeserver runs with: the generated one, then the stack's overlay, which wins key by key. */
 export const CONFIG_PATHS = ["/data/homeserver.yaml", OVERLAY_PATH];
 
-const ENSURE_ADMIN_SCRIPT = fs.readFileSync(path.join(__dirname, "ensure_admin.py"), "utf8");
+/**
+ * Synapse runs as UID:GID from the first instruction, so it needs no capability at all; it writes only to /data and
+ * to /tmp (uploads in flight, thumbnails), and runs a few dozen threads.
+ */
+export const HOMESERVER_HARDENING: Hardening = {
+    pidsLimit: 512,
+    tmpfs: { "/tmp": "rw,nosuid,nodev,size=256m" },
+};
+
+/** The host part of a URL for an address Docker publishes on; wildcard binds are reached through loopback. */
+export function hostForUrl(bindAddress: string): string {
+    if (bindAddress === "0.0.0.0") {
+        return "127.0.0.1";
+    }
+    if (bindAddress === "::") {
+        return "[::1]";
+    }
+    return bindAddress.includes(":") ? `[${bindAddress}]` : bindAddress;
+}
+
+export interface HomeserverArgs {
+    /** The Matrix server name, the part after the colon in @user:server. Permanent once the homeserver has data. */
+    serverName: pulumi.Input<string>;
+    /** Synapse image (official or compatible) with a tag or digest. Default SYNAPSE_IMAGE (the official image, pinned). */
+    image?: pulumi.Input<string>;
+    /** Host port the homeserver's listener (8008 in the container) is published on. Default 8008. */
+    httpPort?: pulumi.Input<number>;
+    /** Host address the port is published on. Default 127.0.0.1 (this host only). */
+    bindAddress?: pulumi.Input<string>;
+    /** public_baseurl, the URL clients reach the homeserver at, ending in "/". Default http://<bindAddress>:<httpPort>/. */
+    publicBaseUrl?: pulumi.Input<string>;
+    /** IANA time zone of the containers. Default UTC. */
+    timezone?: pulumi.Input<string>;
+    /** User id Synapse runs as and owns its data with. Default 1000. */
+    uid?: pulumi.Input<number>;
+    /** Group id Synapse runs as and owns its data with. Default 1000. */
+    gid?: pulumi.Input<number>;
+    /** Memory limit of the homeserver container in MiB. Default none. */
+    memoryLimitMb?: pulumi.Input<number>;
+    /** CPU limit of the homeserver container in CPUs, e.g. "1.5". Default none. */
+    cpuLimit?: pulumi.Input<string>;
+    /** Report anonymous usage statistics to matrix.org. Default false. */
+    reportStats?: pulumi.Input<boolean>;
+    /** Localpart of the stack's admin. Default admin. */
+    adminUser?: pulumi.Input<string>;
+    /** Change it to rotate the admin's password. Default "1". */
+    adminPasswordVersion?: pulumi.Input<string>;
+    /** Name of the data volume; an existing volume of that name is adopted. Default `<name>-data`. */
+    volumeName?: pulumi.Input<string>;
+    /** Name of the homeserver container; helpers are named after it. Default `<name>`. */
+    containerName?: pulumi.Input<string>;
+    /** Keep the data volume on destroy. Default false. */
+    retainDataOnDestroy?: boolean;
+    /** Further top-level homeserver.yaml keys, merged over the generated config (may be secret). Default {}. */
+    extraConfig?: pulumi.Input<Record<string, unknown>>;
+}
 
 /**
- * A Synapse homeserver on Docker: data volume, one-shot config generation, the long-running homeserver (healthy
- * before `up` returns) and its first admin.
+ * A Synapse homeserver on Docker: data volume, the recipe's generate step made repeatable, the long-running
+ * homeserver (healthy before `up` returns, hardened) and its first admin.
  */
 export class Homeserver extends pulumi.ComponentResource {
     /** The homeserver's base URL as reached from the Docker host. */
@@ -36,28 +87,48 @@ export class Homeserver extends pulumi.ComponentResource {
     public readonly volumeName: pulumi.Output<string>;
     /** The homeserver container's name. */
     public readonly containerName: pulumi.Output<string>;
+    /** The image the homeserver runs: the reference and the image id it resolved to. */
+    public readonly image: pulumi.Output<{ reference: string; id: string }>;
+    /** The id of the homeserver's signing key (its identity to other servers), e.g. ed25519:a_AbCd. */
+    public readonly signingKeyId: pulumi.Output<string>;
 
     constructor(name: string, args: HomeserverArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synapse:index:Homeserver", name, {}, opts);
 
         const project = pulumi.getProject();
         const stack = pulumi.getStack();
+        const containerName = pulumi.output(args.containerName ?? name);
+        const httpPort = pulumi.output(args.httpPort ?? 8008);
+        const bindAddress = pulumi.output(args.bindAddress ?? "127.0.0.1");
+        const uid = pulumi.output(args.uid ?? 1000);
+        const gid = pulumi.output(args.gid ?? 1000);
+        const timezone = pulumi.output(args.timezone ?? "UTC");
+        const reportStats = pulumi.output(args.reportStats ?? false);
+        const url = pulumi.all([bindAddress, httpPort]).apply(([address, port]) => `http://${hostForUrl(address)}:${port}`);
 
         const data = new DataVolume(
             `${name}-data`,
             {
-                volumeName: args.volumeName,
+                volumeName: args.volumeName ?? `${name}-data`,
                 retainOnDestroy: args.retainDataOnDestroy,
                 labels: ownerLabels(project, stack, "data"),
             },
             { parent: this },
         );
 
+        const imageReference = pulumi.output(args.image ?? SYNAPSE_IMAGE).apply((reference) => requireLocalBuild(reference, this));
         const image = new docker.RemoteImage(
             `${name}-image`,
             // Kept on destroy: the image may be shared with other stacks, and may have been built locally.
-            { name: args.image, keepLocally: true },
+            { name: imageReference, keepLocally: true },
             { parent: this },
+        );
+
+        // Secret as a whole: extraConfig may hold secret values (an SMTP password set with `config set --secret`).
+        const overlay = pulumi.secret(
+            pulumi
+                .all([args.publicBaseUrl ?? url.apply((base) => `${base}/`), reportStats, args.extraConfig ?? {}])
+                .apply(([publicBaseUrl, stats, extraConfig]) => renderOverlay({ publicBaseUrl, reportStats: stats, extraConfig })),
         );
 
         const generate = new GenerateConfig(
@@ -65,37 +136,30 @@ export class Homeserver extends pulumi.ComponentResource {
             {
                 image: image.imageId,
                 serverName: args.serverName,
-                reportStats: args.reportStats,
-                timezone: args.timezone,
-                uid: args.uid,
-                gid: args.gid,
+                reportStats,
+                timezone,
+                uid,
+                gid,
                 volumeName: data.volumeName,
-                containerName: `${args.containerName}-generate`,
+                containerName: pulumi.interpolate`${containerName}-generate`,
+                overlay,
                 labels: ownerLabels(project, stack, "generate"),
             },
             { parent: this },
         );
 
-        const overlay = renderOverlay({
-            publicBaseUrl: args.publicBaseUrl,
-            reportStats: args.reportStats,
-            extraConfig: args.extraConfig,
-        });
-
         const container = new docker.Container(
             `${name}-homeserver`,
             {
-                name: args.containerName,
+                name: containerName,
                 image: image.imageId,
+                // Not root at all: the image then runs Synapse directly (no UID/GID switch), so no capability is needed.
+                user: pulumi.interpolate`${uid}:${gid}`,
                 command: ["run", ...CONFIG_PATHS.flatMap((configPath) => ["--config-path", configPath])],
-                envs: [`TZ=${args.timezone}`, `UID=${args.uid}`, `GID=${args.gid}`],
+                envs: [pulumi.interpolate`TZ=${timezone}`],
                 volumes: [{ volumeName: data.volumeName, containerPath: "/data" }],
-                uploads: [
-                    { file: OVERLAY_PATH, content: overlay },
-                    { file: ENSURE_ADMIN_PATH, content: ENSURE_ADMIN_SCRIPT },
-                ],
                 // Loopback unless configured otherwise: a homeserver without TLS should not face the network by accident.
-                ports: [{ internal: 8008, external: args.httpPort, ip: args.bindAddress, protocol: "tcp" }],
+                ports: [{ internal: 8008, external: httpPort, ip: bindAddress, protocol: "tcp" }],
                 restart: "unless-stopped",
                 // The image's own check probes every 15 s; a short interval lets `up` return as soon as Synapse serves.
                 healthcheck: {
@@ -107,14 +171,24 @@ export class Homeserver extends pulumi.ComponentResource {
                 },
                 wait: true,
                 waitTimeout: 180,
+                // Stopped with SIGTERM and time to finish requests and flush the database; unset, the provider kills it.
+                destroyGraceSeconds: 30,
+                ...containerHardening({ ...HOMESERVER_HARDENING, memoryMb: args.memoryLimitMb, cpus: args.cpuLimit }),
                 labels: [
-                    ...ownerLabels(project, stack, "homeserver"),
-                    // Data flow from the generate check: the homeserver starts only after a config was written.
-                    { label: "io.synapse-stack.generated-by", value: generate.generatedBy },
+                    ...labelList(ownerLabels(project, stack, "homeserver")),
+                    // Data flow from generate: the homeserver starts on prepared data, and restarts when its config changes.
+                    { label: `${LABEL_PREFIX}.signing-key`, value: generate.signingKeyId },
+                    { label: `${LABEL_PREFIX}.config`, value: fingerprint(overlay) },
                 ],
             },
             // Fixed name and host port: the old container must go before its replacement can start.
             { parent: this, deleteBeforeReplace: true },
+        );
+
+        new PidsLimit(
+            `${name}-pids`,
+            { containerName: container.name, containerId: container.id, limit: HOMESERVER_HARDENING.pidsLimit },
+            { parent: this },
         );
 
         const admin = new Admin(
@@ -122,20 +196,24 @@ export class Homeserver extends pulumi.ComponentResource {
             {
                 containerName: container.name,
                 containerId: container.id,
+                uid,
+                gid,
                 configPaths: CONFIG_PATHS,
                 adminUser: args.adminUser,
-                adminUserId: `@${args.adminUser}:${args.serverName}`,
+                adminUserId: pulumi.interpolate`@${args.adminUser ?? "admin"}:${args.serverName}`,
                 passwordVersion: args.adminPasswordVersion,
             },
             { parent: this },
         );
 
-        this.url = pulumi.output(args.url);
-        this.serverName = pulumi.output(args.serverName);
+        this.url = url;
+        this.serverName = generate.serverName;
         this.adminUserId = admin.userId;
         this.adminPassword = admin.password;
         this.volumeName = data.volumeName;
         this.containerName = container.name;
+        this.image = pulumi.all([imageReference, container.image]).apply(([reference, id]) => ({ reference, id }));
+        this.signingKeyId = generate.signingKeyId;
         this.registerOutputs({
             url: this.url,
             serverName: this.serverName,
@@ -143,6 +221,8 @@ export class Homeserver extends pulumi.ComponentResource {
             adminPassword: this.adminPassword,
             volumeName: this.volumeName,
             containerName: this.containerName,
+            image: this.image,
+            signingKeyId: this.signingKeyId,
         });
     }
 }

@@ -1,16 +1,22 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { labelList } from "./labels";
 
 export interface DataVolumeArgs {
-    /** Docker volume name; unique per stack so two stacks on one host never share data. */
-    volumeName: string;
-    /** Keep the volume (and so the homeserver's database, keys and media) when the stack is destroyed; default false. */
-    retainOnDestroy: boolean;
-    /** Owner labels put on the volume. */
-    labels: docker.types.input.VolumeLabel[];
+    /** Docker volume name. An existing volume of that name (a manual deployment's) is adopted with its data. */
+    volumeName: pulumi.Input<string>;
+    /** Keep the volume, and so the data, when the stack is destroyed. Default false. */
+    retainOnDestroy?: boolean;
+    /** Owner labels for a volume the stack creates (an adopted volume keeps the labels it has). */
+    labels: pulumi.Input<Record<string, string>>;
 }
 
-/** The named volume mounted at /data: config, signing key, SQLite database and media. */
+/**
+ * A named volume that holds a user's data. Only `destroy` may delete it, and only without retainOnDestroy:
+ * no property difference ever plans a replacement. An adopted volume has no owner labels and Docker cannot add them,
+ * so after a refresh its labels differ from the program's, and the provider would replace it (labels, like every
+ * volume property, force a new volume), deleting the data. The stack refuses a changed volume name up front.
+ */
 export class DataVolume extends pulumi.ComponentResource {
     /** The volume's name, for mounts and for the operator. */
     public readonly volumeName: pulumi.Output<string>;
@@ -20,9 +26,11 @@ export class DataVolume extends pulumi.ComponentResource {
 
         const volume = new docker.Volume(
             `${name}-volume`,
-            { name: args.volumeName, labels: args.labels },
-            // The name is fixed, so a replacement must free it first; retention keeps the data past `destroy`.
-            { parent: this, deleteBeforeReplace: true, retainOnDelete: args.retainOnDestroy },
+            {
+                name: args.volumeName,
+                labels: pulumi.output(args.labels).apply(labelList),
+            },
+            { parent: this, retainOnDelete: args.retainOnDestroy ?? false, ignoreChanges: ["*"] },
         );
 
         this.volumeName = volume.name;

@@ -45,13 +45,42 @@ new PolicyPack("synapse-invariants", {
             }),
         },
         {
-            name: "commands-with-secrets-log-nothing",
-            description: "A command fed through stdin or environment (where secrets go) logs none of its output.",
+            name: "commands-with-secrets-never-log-stdout",
+            description:
+                "A command fed through stdin or environment (where secrets go) logs at most stderr, which the scripts keep free of secrets.",
             enforcementLevel: "mandatory",
             validateResource: validateResourceOfType(command.local.Command, (cmd, _args, reportViolation) => {
                 const fed = cmd.stdin !== undefined || Object.keys(cmd.environment ?? {}).length > 0;
-                if (fed && cmd.logging !== "none") {
-                    reportViolation(`logging is ${cmd.logging ?? "stdoutAndStderr (the default)"}; set logging: "none"`);
+                if (fed && cmd.logging !== "none" && cmd.logging !== "stderr") {
+                    reportViolation(`logging is ${cmd.logging ?? "stdoutAndStderr (the default)"}; set logging: "stderr" or "none"`);
+                }
+            }),
+        },
+        {
+            name: "data-volumes-are-never-replaced",
+            description:
+                "A volume ignores every property difference (ignoreChanges ['*']), so no update can plan its replacement and delete the data.",
+            enforcementLevel: "mandatory",
+            validateResource: (args, reportViolation) => {
+                if (args.isType(docker.Volume) && !(args.opts.ignoreChanges ?? []).includes("*")) {
+                    reportViolation(`volume ${args.name} could be replaced by an update; set ignoreChanges: ["*"]`);
+                }
+            },
+        },
+        {
+            name: "containers-are-hardened",
+            description:
+                "Long-running containers run without new privileges, with every capability dropped but a listed few, a read-only root and rotated logs.",
+            enforcementLevel: "mandatory",
+            validateResource: validateResourceOfType(docker.Container, (container, _args, reportViolation) => {
+                const missing = [
+                    !(container.securityOpts ?? []).includes("no-new-privileges:true") && "securityOpts no-new-privileges:true",
+                    !(container.capabilities?.drops ?? []).includes("ALL") && "capabilities.drops ALL",
+                    container.readOnly !== true && "readOnly",
+                    !container.logOpts?.["max-size"] && "logOpts max-size",
+                ].filter(Boolean);
+                if (missing.length > 0) {
+                    reportViolation(`missing ${missing.join(", ")}`);
                 }
             }),
         },
@@ -62,6 +91,9 @@ new PolicyPack("synapse-invariants", {
             validateResource: (args, reportViolation) => {
                 if (!(args.isType(docker.Container) || args.isType(docker.Volume)) || args.opts.deleteBeforeReplace) {
                     return;
+                }
+                if ((args.opts.ignoreChanges ?? []).includes("*")) {
+                    return; // never replaced at all
                 }
                 const name: unknown = args.props.name;
                 // The provider auto-names unnamed resources `<logical name>-<7 hex>`: a fresh name on every replacement.

@@ -14,8 +14,3 @@ export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$STATE/backend}"
 if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ] && [ -f "$STATE/passphrase" ]; then
     export PULUMI_CONFIG_PASSPHRASE_FILE="$STATE/passphrase"
 fi
-# Where no registry can be reached, setup builds a local image of the pinned release and records it here.
-if [ -z "${SYNAPSE_IMAGE:-}" ] && [ -f "$TOOLS/synapse-image" ]; then
-    SYNAPSE_IMAGE="$(cat "$TOOLS/synapse-image")"
-    export SYNAPSE_IMAGE
-fi

@@ -182,11 +182,11 @@ step_state() {
 
 step_image() {
     local official version local_image
-    official="$(sed -n 's/^export const OFFICIAL_IMAGE = "\(.*\)";$/\1/p' config.ts)"
+    official="$(sed -n 's/^export const SYNAPSE_IMAGE = "\(.*\)";$/\1/p' components/images.ts)"
     version="${official##*:v}"
     local_image="synapse-local:v$version"
     begin image "Synapse image $official"
-    [ -n "$official" ] || die "could not read OFFICIAL_IMAGE from config.ts" "restore its \`export const OFFICIAL_IMAGE = \"...\";\` line"
+    [ -n "$official" ] || die "could not read SYNAPSE_IMAGE from components/images.ts" "restore its \`export const SYNAPSE_IMAGE = \"...\";\` line"
     if docker image inspect "$official" >/dev/null 2>&1 || timeout 60 docker pull -q "$official" >/dev/null 2>&1; then
         rm -f "$TOOLS/synapse-image"
         finish "official image present"
@@ -199,7 +199,7 @@ step_image() {
     bash toolchain/images/synapse/build.sh "$version" "$local_image" || die "building $local_image failed" "read the output above"
     mkdir -p "$TOOLS"
     echo "$local_image" >"$TOOLS/synapse-image"
-    finish "$local_image is the default image here (recorded in .tools/synapse-image; synapse:image overrides it)"
+    finish "$local_image built; stacks on this machine select it with \`npm run pulumi -- config set synapse:image $local_image\`"
 }
 
 steps=("$@")

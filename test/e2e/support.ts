@@ -6,11 +6,21 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, PulumiCommand, type Stack, type UpOptions } from "@pulumi/pulumi/automation";
 import * as yaml from "js-yaml";
+import { OFFICIAL_IMAGE } from "../../config";
 
 export const ROOT = path.resolve(__dirname, "../..");
 const PROJECT_FILES = ["Pulumi.yaml", "index.ts", "config.ts", "components", "tsconfig.json", "package.json"];
+
+/**
+ * The Synapse image the tests deploy: the official one, or the local build of the same release that setup made
+ * where no registry is reachable (setup records it). Tests set it as synapse:image, as a user would.
+ */
+export function testImage(): string {
+    const recorded = path.join(ROOT, ".tools", "synapse-image");
+    return fs.existsSync(recorded) ? fs.readFileSync(recorded, "utf8").trim() : OFFICIAL_IMAGE;
+}
 
 /** A stack of this project in a folder and state backend of its own, so runs never touch a developer's stacks. */
 export interface TestStack {
@@ -19,6 +29,15 @@ export interface TestStack {
     /** Everything the CLI printed for this stack, to check that no secret was ever shown. */
     output: string[];
     workDir: string;
+}
+
+/**
+ * Keeps the test process waiting while only a fetch is pending: undici unrefs its sockets, and node:test cancels a
+ * test whose event loop has nothing else to do. Returns the function that lets go.
+ */
+export function keepAlive(): () => void {
+    const timer = setInterval(() => undefined, 60_000);
+    return () => clearInterval(timer);
 }
 
 export function runId(): string {
@@ -85,7 +104,10 @@ export async function pulumiCommand(): Promise<PulumiCommand> {
     });
 }
 
-/** A stack of this project (or of the program in `projectDir`) in a throwaway copy of the project folder. */
+/**
+ * A stack of this project (or of the program in `projectDir`) in a throwaway copy of the project folder, deploying
+ * testImage() unless the config names an image.
+ */
 export async function createStack(name: string, config: Record<string, string>, projectDir?: string): Promise<TestStack> {
     const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `synapse-${name}-`));
     for (const entry of projectDir ? fs.readdirSync(projectDir) : PROJECT_FILES) {
@@ -107,23 +129,80 @@ export async function createStack(name: string, config: Record<string, string>, 
         },
     );
     const testStack = { name, stack, output: [], workDir };
-    await setConfig(testStack, config);
+    await setConfig(testStack, projectDir ? config : { image: testImage(), ...config });
     return testStack;
 }
 
-/** Sets `synapse:` keys by editing the stack's config file, as a person would; JSON values become objects. */
-export async function setConfig(testStack: TestStack, config: Record<string, string>): Promise<void> {
+/**
+ * Sets `synapse:` keys by editing the stack's config file, as a person would; JSON values become objects and
+ * `undefined` removes a key.
+ */
+export async function setConfig(testStack: TestStack, config: Record<string, string | undefined>): Promise<void> {
     const file = path.join(testStack.workDir, `Pulumi.${testStack.name}.yaml`);
     const settings = (fs.existsSync(file) ? yaml.load(fs.readFileSync(file, "utf8")) : {}) as { config?: Record<string, unknown> };
     settings.config ??= {};
     for (const [key, value] of Object.entries(config)) {
-        settings.config[`synapse:${key}`] = value.startsWith("{") ? JSON.parse(value) : value;
+        if (value === undefined) {
+            delete settings.config[`synapse:${key}`];
+        } else {
+            settings.config[`synapse:${key}`] = value.startsWith("{") ? JSON.parse(value) : value;
+        }
     }
     fs.writeFileSync(file, yaml.dump(settings));
 }
 
-export async function up(testStack: TestStack, options: { refresh?: boolean } = {}) {
-    return testStack.stack.up({ onOutput: (text) => testStack.output.push(text), refresh: options.refresh });
+export async function up(testStack: TestStack, options: Omit<UpOptions, "onOutput"> = {}) {
+    return testStack.stack.up({ ...options, onOutput: (text) => testStack.output.push(text) });
+}
+
+/** What an update changed, by operation; unchanged resources and reads (the stack's reference to itself) are left out. */
+export function changesOf(result: { summary: { resourceChanges?: Record<string, number> } }): Record<string, number> {
+    return Object.fromEntries(Object.entries(result.summary.resourceChanges ?? {}).filter(([op]) => op !== "same" && op !== "read"));
+}
+
+export async function refresh(testStack: TestStack) {
+    return testStack.stack.refresh({ onOutput: (text) => testStack.output.push(text) });
+}
+
+/** Fails unless a preview of the stack plans no change at all. */
+export async function expectNoChanges(testStack: TestStack) {
+    return testStack.stack.preview({ expectNoChanges: true, onOutput: (text) => testStack.output.push(text) });
+}
+
+/** The stack's outputs as strings (objects as JSON), secrets included. */
+export async function outputsOf(testStack: TestStack): Promise<Record<string, string>> {
+    return Object.fromEntries(
+        Object.entries(await testStack.stack.outputs()).map(([key, output]) => [
+            key,
+            typeof output.value === "string" ? output.value : JSON.stringify(output.value),
+        ]),
+    );
+}
+
+/** The URN of the stack's resource whose name ends with `suffix`. */
+export async function urnOf(testStack: TestStack, suffix: string): Promise<string> {
+    const state = await testStack.stack.exportStack();
+    const resources = (state.deployment as { resources: { urn: string }[] }).resources;
+    const found = resources.find((resource) => resource.urn.endsWith(`::${suffix}`) || resource.urn.endsWith(suffix));
+    if (!found) {
+        throw new Error(`no resource ending in ${suffix}`);
+    }
+    return found.urn;
+}
+
+/** Runs a command in a throwaway container of `image` with `volume` at /data (read-only unless asked). */
+export function inVolume(volume: string, args: string[], options: { writable?: boolean; image?: string } = {}): string {
+    return docker(
+        "run", "--rm", "--network", "none", "-v", `${volume}:/data${options.writable ? "" : ":ro"}`,
+        "--entrypoint", args[0], options.image ?? testImage(), ...args.slice(1),
+    );
+}
+
+/** Every file state backend holds, for "is this secret anywhere in plaintext" checks. */
+export function stateFiles(testStack: TestStack): string[] {
+    return fs.readdirSync(path.join(testStack.workDir, ".state"), { recursive: true, withFileTypes: true })
+        .filter((entry) => entry.isFile())
+        .map((entry) => path.join(entry.parentPath, entry.name));
 }
 
 /** Destroys the stack and removes whatever it may have left, even after a failed assertion. */
@@ -186,6 +265,36 @@ export class Matrix {
             throw new Error(`send answered ${sent.status}: ${JSON.stringify(sent.json)}`);
         }
         return roomId;
+    }
+
+    async whoami(token: string): Promise<{ status: number; userId?: string }> {
+        const { status, json } = await this.request("GET", "/_matrix/client/v3/account/whoami", undefined, token);
+        return { status, userId: json.user_id };
+    }
+
+    /** Uploads bytes to the media repository; returns the mxc:// URI. */
+    async upload(token: string, bytes: Buffer, contentType: string): Promise<string> {
+        const response = await fetch(`${this.baseUrl}/_matrix/media/v3/upload`, {
+            method: "POST",
+            headers: { "Content-Type": contentType, Authorization: `Bearer ${token}` },
+            body: bytes,
+            signal: AbortSignal.timeout(30_000),
+        });
+        const json = (await response.json()) as { content_uri?: string };
+        if (response.status !== 200 || !json.content_uri) {
+            throw new Error(`upload answered ${response.status}: ${JSON.stringify(json)}`);
+        }
+        return json.content_uri;
+    }
+
+    /** Downloads media by mxc:// URI (authenticated media). */
+    async download(token: string, mxc: string): Promise<{ status: number; bytes: Buffer }> {
+        const [server, mediaId] = mxc.replace("mxc://", "").split("/");
+        const response = await fetch(`${this.baseUrl}/_matrix/client/v1/media/download/${server}/${mediaId}`, {
+            headers: { Authorization: `Bearer ${token}` },
+            signal: AbortSignal.timeout(30_000),
+        });
+        return { status: response.status, bytes: Buffer.from(await response.arrayBuffer()) };
     }
 
     async messages(token: string, roomId: string): Promise<string[]> {

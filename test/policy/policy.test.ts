@@ -45,7 +45,10 @@ describe("the policy pack on real previews", { timeout: 10 * 60_000 }, () => {
             .map(([, policy, type, resource]) => `${policy} ${type} ${resource}`);
         const distinct = [...new Set(violations)].sort();
         assert.deepEqual(distinct, [
-            "commands-with-secrets-log-nothing command:local:Command chatty-secret",
+            "commands-with-secrets-never-log-stdout command:local:Command chatty-secret",
+            "containers-are-hardened docker:index/container:Container exposed",
+            "containers-are-hardened docker:index/container:Container one-shot",
+            "data-volumes-are-never-replaced docker:index/volume:Volume named-volume",
             "fixed-names-are-freed-before-replacement docker:index/container:Container exposed",
             "fixed-names-are-freed-before-replacement docker:index/volume:Volume named-volume",
             "images-are-pinned docker:index/remoteImage:RemoteImage unpinned",

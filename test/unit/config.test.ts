@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConfigError, type ConfigContext, OFFICIAL_IMAGE, parseConfig, type RawConfig } from "../../config";
+import { checkTransition, closestKey, ConfigError, type ConfigContext, OFFICIAL_IMAGE, parseConfig, type RawConfig } from "../../config";
 
 const context = { stack: "dev" };
 const valid: RawConfig = { serverName: "matrix.example.org" };
@@ -29,6 +29,8 @@ describe("parseConfig defaults", () => {
             adminUser: "admin",
             adminPasswordVersion: "1",
             publicBaseUrl: "http://127.0.0.1:8008/",
+            memoryLimitMb: undefined,
+            cpuLimit: undefined,
             volumeName: "synapse-dev-data",
             containerName: "synapse-dev",
             retainDataOnDestroy: false,
@@ -43,17 +45,20 @@ describe("parseConfig defaults", () => {
         assert.equal(prod.containerName, "synapse-prod");
     });
 
-    it("takes the environment's default image only when synapse:image is unset", () => {
-        assert.equal(parseConfig(valid, { stack: "dev", defaultImage: "synapse-local:v1.163.2" }).image, "synapse-local:v1.163.2");
-        assert.equal(
-            parseConfig({ ...valid, image: "example/synapse:v2" }, { stack: "dev", defaultImage: "synapse-local:v1" }).image,
-            "example/synapse:v2",
-        );
+    it("takes the image from the stack's config, never from the machine's environment", () => {
+        process.env.SYNAPSE_IMAGE = "synapse-local:v0.0.1";
+        try {
+            assert.equal(parseConfig(valid, context).image, OFFICIAL_IMAGE);
+        } finally {
+            delete process.env.SYNAPSE_IMAGE;
+        }
+        assert.equal(parseConfig({ ...valid, image: "synapse-local:v1.163.2" }, context).image, "synapse-local:v1.163.2");
     });
 
     it("reaches a wildcard bind through loopback and brackets IPv6", () => {
-        assert.equal(parseConfig({ ...valid, bindAddress: "0.0.0.0" }, context).url, "http://127.0.0.1:8008");
-        assert.equal(parseConfig({ ...valid, bindAddress: "::" }, context).url, "http://[::1]:8008");
+        const exposed = { ...valid, publicBaseUrl: "https://matrix.example.org/" };
+        assert.equal(parseConfig({ ...exposed, bindAddress: "0.0.0.0" }, context).url, "http://127.0.0.1:8008");
+        assert.equal(parseConfig({ ...exposed, bindAddress: "::" }, context).url, "http://[::1]:8008");
         assert.equal(parseConfig({ ...valid, bindAddress: "::1", httpPort: "18008" }, context).url, "http://[::1]:18008");
     });
 
@@ -82,7 +87,16 @@ describe("parseConfig accepts", () => {
         ["an image on a registry with a port", { image: "registry.example.org:5000/synapse:v1.163.2" }, {}],
         ["port 1", { httpPort: "1" }, { httpPort: 1 }],
         ["port 65535", { httpPort: "65535" }, { httpPort: 65535 }],
-        ["an IPv6 bind address", { bindAddress: "::1" }, { bindAddress: "::1" }],
+        ["an IPv6 loopback bind address", { bindAddress: "::1" }, { bindAddress: "::1" }],
+        ["another loopback address", { bindAddress: "127.0.0.2" }, { bindAddress: "127.0.0.2" }],
+        [
+            "a public bind with a public URL",
+            { bindAddress: "0.0.0.0", publicBaseUrl: "http://matrix.example.org:8008/" },
+            { bindAddress: "0.0.0.0", publicBaseUrl: "http://matrix.example.org:8008/" },
+        ],
+        ["a memory limit in GiB", { memoryLimit: "2g" }, { memoryLimitMb: 2048 }],
+        ["a memory limit in MiB, upper case", { memoryLimit: "768M" }, { memoryLimitMb: 768 }],
+        ["a fractional CPU limit", { cpuLimit: "1.5" }, { cpuLimit: "1.5" }],
         ["a zone with a slash", { timezone: "America/Argentina/Buenos_Aires" }, { timezone: "America/Argentina/Buenos_Aires" }],
         ["uid/gid 991", { uid: "991", gid: "991" }, { uid: 991, gid: 991 }],
         ["reportStats true", { reportStats: "true" }, { reportStats: true }],
@@ -202,6 +216,15 @@ describe("parseConfig refuses, naming the key, the value and the accepted form",
         ],
         ["retainDataOnDestroy 1", { retainDataOnDestroy: "1" }, 'synapse:retainDataOnDestroy "1" is not valid: expected true or false'],
         [
+            "a public bind without a public URL",
+            { bindAddress: "0.0.0.0" },
+            'synapse:bindAddress "0.0.0.0" publishes the homeserver beyond this host, but synapse:publicBaseUrl is unset: set it to the URL clients use, such as http://matrix.example.org:8008/ (or keep bindAddress 127.0.0.1)',
+        ],
+        ["a memory limit without unit", { memoryLimit: "2048" }, 'synapse:memoryLimit "2048" is not valid: expected a size such as 1g or 768m, at least 256m'],
+        ["a memory limit too small to run Synapse", { memoryLimit: "64m" }, 'synapse:memoryLimit "64m" is not valid: expected a size such as 1g or 768m, at least 256m'],
+        ["a CPU limit of zero", { cpuLimit: "0" }, 'synapse:cpuLimit "0" is not valid: expected a number of CPUs such as 1 or 1.5, at least 0.1'],
+        ["a CPU limit with a unit", { cpuLimit: "2cpus" }, 'synapse:cpuLimit "2cpus" is not valid: expected a number of CPUs such as 1 or 1.5, at least 0.1'],
+        [
             "extraConfig that is a list",
             { extraConfig: "[1,2]" },
             'synapse:extraConfig "[1,2]" is not valid: expected a mapping of homeserver.yaml top-level keys to values',
@@ -210,6 +233,11 @@ describe("parseConfig refuses, naming the key, the value and the accepted form",
             "extraConfig that opens registration",
             { extraConfig: '{"enable_registration":true}' },
             'synapse:extraConfig key "enable_registration" is owned by the stack: registration stays closed; create users through the admin API',
+        ],
+        [
+            "extraConfig that renames the server",
+            { extraConfig: '{"server_name":"other.example.org"}' },
+            'synapse:extraConfig key "server_name" is owned by the stack: set synapse:serverName instead (it is permanent once the homeserver has data)',
         ],
         [
             "extraConfig that sets public_baseurl",
@@ -223,10 +251,23 @@ describe("parseConfig refuses, naming the key, the value and the accepted form",
         });
     }
 
-    it("names a bad SYNAPSE_IMAGE as coming from the environment", () => {
-        assert.deepEqual(problemsOf(valid, { stack: "dev", defaultImage: "not an image" }), [
-            'synapse:image (from SYNAPSE_IMAGE) "not an image" is not valid: expected an image reference with a tag or digest, such as matrixdotorg/synapse:v1.163.2 or registry.example.org/synapse@sha256:<64 hex>',
+    it("refuses a key it does not know, naming the nearest known key", () => {
+        assert.deepEqual(problemsOf(valid, { stack: "dev", setKeys: ["serverName", "servername"] }), [
+            "synapse:servername is not a setting of this stack: did you mean synapse:serverName? Remove it with `pulumi config rm synapse:servername`",
         ]);
+        assert.deepEqual(problemsOf(valid, { stack: "dev", setKeys: ["serverName", "retainData"] }), [
+            "synapse:retainData is not a setting of this stack: did you mean synapse:retainDataOnDestroy? Remove it with `pulumi config rm synapse:retainData`",
+        ]);
+        const [unlike] = problemsOf(valid, { stack: "dev", setKeys: ["serverName", "federation"] });
+        assert.match(unlike, /^synapse:federation is not a setting of this stack: known keys are serverName, image, /);
+    });
+
+    it("suggests only near keys", () => {
+        assert.equal(closestKey("httpport"), "httpPort");
+        assert.equal(closestKey("uid"), "uid");
+        assert.equal(closestKey("volume"), "volumeName");
+        assert.equal(closestKey("databse"), undefined);
+        assert.equal(closestKey("tls"), undefined);
     });
 
     it("reports every bad key at once, one line each", () => {
@@ -238,6 +279,40 @@ describe("parseConfig refuses, naming the key, the value and the accepted form",
         assert.throws(
             () => parseConfig({ serverName: "bad name", httpPort: "99999" }, context),
             (err: Error) => err.message.split("\n").length === 3 && err.message.startsWith("invalid configuration:"),
+        );
+    });
+});
+
+describe("checkTransition", () => {
+    const deployed = parseConfig(valid, context);
+
+    it("lets a new stack and an unchanged one through", () => {
+        checkTransition({}, deployed);
+        checkTransition({ serverName: "matrix.example.org", volumeName: "synapse-dev-data" }, deployed);
+        checkTransition({ serverName: "matrix.example.org", volumeName: "synapse-dev-data" }, { ...deployed, httpPort: 9000, uid: 991 });
+    });
+
+    it("refuses a new volume name, naming the volume and the setting", () => {
+        assert.throws(
+            () => checkTransition({ serverName: "matrix.example.org", volumeName: "synapse-data" }, deployed),
+            (err: ConfigError) => {
+                assert.deepEqual(err.problems, [
+                    'synapse:volumeName changed from "synapse-data" to "synapse-dev-data": this would replace the data volume synapse-data, which holds the homeserver\'s database, signing key and media. No update deletes or replaces a data volume: set synapse:volumeName back to "synapse-data", or deploy the new volume as a new stack',
+                ]);
+                return true;
+            },
+        );
+    });
+
+    it("refuses a new server name on existing data, saying why and what to do", () => {
+        assert.throws(
+            () => checkTransition({ serverName: "old.example.org", volumeName: "synapse-dev-data" }, deployed),
+            (err: ConfigError) => {
+                assert.deepEqual(err.problems, [
+                    'synapse:serverName changed from "old.example.org" to "matrix.example.org", but volume synapse-dev-data holds the data of old.example.org: a Matrix server name is permanent (it is in every user and room id and in the server\'s signing identity). Set it back, or create a new stack for the new name (`pulumi stack init`), which gets a volume of its own',
+                ]);
+                return true;
+            },
         );
     });
 });

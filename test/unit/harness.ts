@@ -22,9 +22,11 @@ export interface ProgramRun {
 }
 
 export interface RunOptions {
-    /** Exit code the mocked generate container reports; default 0. */
-    generateExitCode?: number;
+    /** Outputs of the stack's previous deployment, as its stack reference reads them; default none (a new stack). */
+    previousOutputs?: Record<string, unknown>;
 }
+
+export const MOCK_SIGNING_KEY_ID = "ed25519:a_MoCk";
 
 /** The stack's configuration as the CLI would hand it over: Pulumi.yaml defaults, then Pulumi.<stack>.yaml. */
 export function stackConfig(stack: string): Record<string, string> {
@@ -57,18 +59,21 @@ function unwrapSecret(value: unknown): unknown {
 function mockState(args: pulumi.runtime.MockResourceArgs, options: RunOptions, serverName: string): Record<string, unknown> {
     const inputs = args.inputs as Record<string, unknown>;
     switch (args.type) {
+        case "pulumi:pulumi:StackReference":
+            return { ...inputs, outputs: options.previousOutputs ?? {}, secretOutputNames: [] };
         case "docker:index/remoteImage:RemoteImage":
             return { ...inputs, imageId: "sha256:mockimage", repoDigest: "" };
-        case "docker:index/container:Container":
-            return (inputs.command as string[] | undefined)?.[0] === "generate"
-                ? { ...inputs, exitCode: options.generateExitCode ?? 0, containerLogs: "Generating config file /data/homeserver.yaml\n" }
-                : { ...inputs, exitCode: undefined };
         case "random:index/randomPassword:RandomPassword":
             return { ...inputs, result: MOCK_PASSWORD };
         case "command:local:Command": {
-            // The ensure script prints the admin's user id; reconstruct it from what the command was given.
-            const stdin = JSON.parse(String(unwrapSecret(inputs.stdin))) as { user: string };
-            return { ...inputs, stdout: `@${stdin.user}:${serverName}`, stderr: "" };
+            // The scripts get a JSON request as stdin's first line; answer as each would.
+            const request = JSON.parse(String(unwrapSecret(inputs.stdin) ?? "{}").split("\n")[0] || "{}") as { user?: string };
+            const stdout = args.name.endsWith("-generate-run")
+                ? JSON.stringify({ serverName, signingKeyId: MOCK_SIGNING_KEY_ID })
+                : request.user !== undefined
+                  ? `@${request.user}:${serverName}`
+                  : "";
+            return { ...inputs, stdout, stderr: "" };
         }
         default:
             return inputs;
@@ -94,10 +99,12 @@ export async function runProgram(stack: string, config: Record<string, string>, 
         "synapse",
         stack,
         false,
+        "organization",
     );
     pulumi.runtime.setAllConfig(config);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const program = require("../../index") as Record<string, pulumi.Output<unknown>>;
+    const main = require("../../index") as () => Promise<Record<string, pulumi.Output<unknown>>>;
+    const program = await main();
     const outputs: Record<string, unknown> = {};
     const secretOutputs: string[] = [];
     for (const [name, output] of Object.entries(program)) {

@@ -12,4 +12,4 @@ new docker.Container("exposed", {
 
 new docker.Container("one-shot", { image: "busybox:1.36", mustRun: false });
 
-new command.local.Command("chatty-secret", { create: "cat >/dev/null", stdin: "not really a secret" });
+new command.local.Command("chatty-secret", { create: "cat >/dev/null", stdin: "not really a secret", logging: "stdout" });

@@ -1,0 +1,47 @@
+// The official images the stack runs, each pinned to a release. Where no registry is reachable, `npm run setup`
+// builds a local image of the same release with the same interface (toolchain/images) and says how to select it.
+// setup reads these lines: keep each on one line in this form.
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { userError } from "./errors";
+
+/** Synapse, the homeserver. */
+export const SYNAPSE_IMAGE = "matrixdotorg/synapse:v1.163.2";
+
+/**
+ * Whether a reference names an image built on this machine by `npm run setup` (toolchain/images): `<name>-local:<tag>`
+ * with no registry. No registry has such an image, so a machine without it must build it.
+ */
+export function isLocalBuild(reference: string): boolean {
+    const repository = reference.split(/[:@]/)[0];
+    return !repository.includes("/") && repository.endsWith("-local");
+}
+
+/** How to get a missing image onto this machine. */
+export function howToGet(reference: string): string {
+    if (!isLocalBuild(reference)) {
+        return `pull it (docker pull ${reference}) or load it (docker load)`;
+    }
+    const [repository, tag = ""] = reference.split(":");
+    const build = repository === "synapse-local" ? `npm run setup -- image ${tag.replace(/^v/, "")}` : "npm run setup -- image";
+    return (
+        `it is a local build, which no registry serves: build it on this machine with \`${build}\`, ` +
+        "or `docker save` it where it exists and `docker load` it here"
+    );
+}
+
+/**
+ * Resolves to the reference once a local build is known to be on the Docker engine; fails, naming the image and how
+ * to get it, when it is not. Other images resolve at once: the image resource pulls them.
+ */
+export async function requireLocalBuild(reference: string, parent: pulumi.Resource): Promise<string> {
+    if (!isLocalBuild(reference)) {
+        return reference;
+    }
+    try {
+        await docker.getRemoteImage({ name: reference }, { parent });
+        return reference;
+    } catch {
+        throw userError(`image "${reference}" is not on this machine's Docker engine: ${howToGet(reference)}`);
+    }
+}

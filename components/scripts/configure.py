@@ -1,0 +1,103 @@
+"""Prepare the data volume for the homeserver: the manual recipe's `generate` step, made safe to repeat.
+
+Runs as root in a one-shot container of the Synapse image, without network, with /data mounted. The Pulumi program
+sends one JSON line on stdin ({"serverName", "volumeName", "overlay", "overlayPath"}) followed by this script; the
+overlay may hold secrets, so nothing here prints it. Progress and errors go to stderr; stdout gets one JSON line,
+{"serverName", "signingKeyId"}.
+
+1. A volume whose homeserver.yaml names another server is refused: a Matrix server name is permanent.
+2. Data owned by someone other than UID:GID (a changed uid/gid, an adopted volume) is re-owned, so the homeserver,
+   which runs as UID:GID without capabilities, can read and write all of it.
+3. The image's own `generate` runs with the recipe's variables; it keeps every file that exists and adds what is
+   missing (config, log config, signing key).
+4. The stack's overlay config is written next to homeserver.yaml, mode 0600, owned by UID:GID.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import yaml
+
+DATA = "/data"
+
+
+def fail(message):
+    print(f"configure: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def existing_server_name(config_path):
+    if not os.path.exists(config_path):
+        return None
+    with open(config_path, encoding="utf-8") as handle:
+        return (yaml.safe_load(handle) or {}).get("server_name")
+
+
+def reown(uid, gid):
+    """Gives every file under /data to uid:gid; returns the previous owners of what changed."""
+    changed, owners = 0, set()
+    for root, dirs, files in os.walk(DATA):
+        # Directories are visited as roots of their own, except links to directories, which walk does not follow.
+        links = [name for name in dirs if os.path.islink(os.path.join(root, name))]
+        for path in [root, *(os.path.join(root, name) for name in files + links)]:
+            info = os.lstat(path)
+            if (info.st_uid, info.st_gid) != (uid, gid):
+                os.lchown(path, uid, gid)
+                changed += 1
+                owners.add(f"{info.st_uid}:{info.st_gid}")
+    return changed, owners
+
+
+def write_private(path, content, uid, gid):
+    """Writes content atomically, readable only by uid."""
+    temporary = f"{path}.tmp"
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chown(temporary, uid, gid)
+    os.chmod(temporary, 0o600)
+    os.replace(temporary, path)
+
+
+def signing_key_id(config_path, server_name):
+    with open(config_path, encoding="utf-8") as handle:
+        config = yaml.safe_load(handle) or {}
+    key_path = config.get("signing_key_path") or os.path.join(DATA, f"{server_name}.signing.key")
+    with open(key_path, encoding="utf-8") as handle:
+        algorithm, version, _ = handle.readline().split(" ", 2)
+    return f"{algorithm}:{version}"
+
+
+def main(request):
+    server_name = request["serverName"]
+    uid, gid = int(os.environ["UID"]), int(os.environ["GID"])
+    config_path = os.path.join(DATA, "homeserver.yaml")
+
+    found = existing_server_name(config_path)
+    if found is not None and found != server_name:
+        fail(
+            f"volume {request['volumeName']} holds the homeserver of {found}, but synapse:serverName is {server_name}: "
+            "a Matrix server name is permanent (it is in every user and room id and in the signing identity). "
+            f"Set synapse:serverName to {found} to run this data, or use a new volume for {server_name}."
+        )
+
+    changed, owners = reown(uid, gid)
+    if changed > 1:
+        print(f"configure: re-owned {changed} files from {', '.join(sorted(owners))} to {uid}:{gid}", file=sys.stderr)
+
+    generated = subprocess.run(["/start.py", "generate"], stdout=sys.stderr, stderr=sys.stderr, check=False)
+    if generated.returncode != 0:
+        fail(f"the image's generate exited with code {generated.returncode} (its output is above)")
+    if existing_server_name(config_path) != server_name:
+        fail(f"generate left no homeserver.yaml for {server_name} in {request['volumeName']}")
+
+    write_private(request["overlayPath"], request["overlay"], uid, gid)
+    print(json.dumps({"serverName": server_name, "signingKeyId": signing_key_id(config_path, server_name)}))
+
+
+if __name__ == "__main__":
+    main(globals().get("request") or json.loads(sys.stdin.readline()))
