@@ -181,8 +181,9 @@ export class Homeserver extends pulumi.ComponentResource {
                     { label: `${LABEL_PREFIX}.config`, value: fingerprint(overlay) },
                 ],
             },
-            // Fixed name and host port: the old container must go before its replacement can start.
-            { parent: this, deleteBeforeReplace: true },
+            // Fixed name and host port: the old container must go before its replacement can start. The provider
+            // plans a changed healthcheck as an update it never applies: only a new container takes it.
+            { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["healthcheck"] },
         );
 
         new PidsLimit(
