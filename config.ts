@@ -1,10 +1,13 @@
 // Stack configuration → typed, validated settings. `parseConfig` is pure (table-tested); `readConfig` is the only part
 // that talks to Pulumi: it reads the `synapse:` namespace and the stack's previous outputs, and refuses before any
 // resource exists.
+import * as fs from "node:fs";
 import * as net from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import { hostForUrl } from "./components/homeserver";
-import { SYNAPSE_IMAGE } from "./components/images";
+import type { TlsMode } from "./components/caddyfile";
+import type { HomeserverArgs } from "./components/homeserver";
+import { CADDY_IMAGE, POSTGRES_IMAGE, SYNAPSE_IMAGE } from "./components/images";
 import { userError } from "./components/errors";
 
 /** The official Synapse image, pinned to a release (the default of synapse:image). */
@@ -37,6 +40,18 @@ export const CONFIG_KEYS = [
     "volumeName",
     "retainDataOnDestroy",
     "extraConfig",
+    "database",
+    "postgresImage",
+    "tls",
+    "publicHost",
+    "httpsPort",
+    "federationPort",
+    "serveWellKnown",
+    "exposeAdminApi",
+    "acmeEmail",
+    "tlsCertificate",
+    "tlsKey",
+    "caddyImage",
 ] as const;
 
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
@@ -73,7 +88,24 @@ export interface SynapseConfig {
     containerName: string;
     retainDataOnDestroy: boolean;
     extraConfig: Record<string, unknown>;
-    /** The homeserver's base URL as reached from the Docker host. */
+    /** sqlite (a file in the data volume) or postgres (a server of its own). */
+    database: "sqlite" | "postgres";
+    postgresImage: string;
+    databaseVolumeName: string;
+    /** none (the homeserver's port is published) or how the TLS edge gets certificates. */
+    tls: "none" | TlsMode;
+    publicHost: string;
+    httpsPort: number;
+    federationPort: number;
+    serveWellKnown: boolean;
+    exposeAdminApi: boolean;
+    acmeEmail?: string;
+    /** tls files: the certificate chain and key, each as PEM text or the path of a file on this machine. */
+    tlsCertificate?: string;
+    tlsKey?: string;
+    caddyImage: string;
+    edgeVolumeName: string;
+    /** The homeserver's base URL: the edge's public URL, or the published port as reached from the Docker host. */
     url: string;
 }
 
@@ -81,6 +113,8 @@ export interface SynapseConfig {
 export interface PreviousSettings {
     serverName?: string;
     volumeName?: string;
+    database?: string;
+    databaseVolumeName?: string;
 }
 
 /** Thrown when one or more keys are invalid; the message has one line per bad key. */
@@ -100,6 +134,8 @@ const VERSION_TAG = /^[a-zA-Z0-9._-]{1,64}$/;
 const IMAGE_REF =
     /^(?:(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*(?::[0-9]+)?|\[[0-9a-fA-F:]+\](?::[0-9]+)?)\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/;
 const MEMORY_SIZE = /^(\d+(?:\.\d+)?)([kmg])$/i;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const TLS_MODES = ["none", "internal", "acme", "files"] as const;
 const MIN_MEMORY_MB = 256;
 
 export function isDnsName(value: string): boolean {
@@ -235,7 +271,81 @@ function readImage(reader: Reader): Pick<SynapseConfig, "image"> {
     return { image };
 }
 
-function readExposure(reader: Reader): Pick<SynapseConfig, "httpPort" | "bindAddress" | "publicBaseUrl" | "url"> {
+function oneOf<T extends string>(reader: Reader, key: ConfigKey, values: readonly T[], fallback: T): T {
+    const value = reader.value(key);
+    if (value === undefined) {
+        return fallback;
+    }
+    if (!(values as readonly string[]).includes(value)) {
+        reader.bad(key, value, `one of ${values.join(", ")}`);
+        return fallback;
+    }
+    return value as T;
+}
+
+function readDatabase(reader: Reader, stack: string): Pick<SynapseConfig, "database" | "postgresImage" | "databaseVolumeName"> {
+    const database = oneOf(reader, "database", ["sqlite", "postgres"] as const, "sqlite");
+    const postgresImage = reader.string("postgresImage", POSTGRES_IMAGE, (value) => IMAGE_REF.test(value) && hasTagOrDigest(value), "an image reference with a tag or digest, such as postgres:17");
+    if (database !== "postgres" && reader.isSet("postgresImage")) {
+        reader.problems.push('synapse:postgresImage is set but synapse:database is not "postgres": set synapse:database postgres, or remove it');
+    }
+    return { database, postgresImage, databaseVolumeName: `synapse-${stack}-db` };
+}
+
+type EdgeConfig = Pick<
+    SynapseConfig,
+    "tls" | "publicHost" | "httpsPort" | "federationPort" | "serveWellKnown" | "exposeAdminApi" | "acmeEmail" | "tlsCertificate" | "tlsKey" | "caddyImage" | "edgeVolumeName"
+>;
+
+function readEdge(reader: Reader, serverName: string, stack: string): EdgeConfig {
+    const tls = oneOf(reader, "tls", TLS_MODES, "none");
+    const publicHost = reader.string("publicHost", serverName, isDnsName, "a DNS name such as matrix.example.org");
+    const httpsPort = reader.integer("httpsPort", 443, 1, 65535, "a port number from 1 to 65535");
+    const federationPort = reader.integer("federationPort", 8448, 0, 65535, "a port number from 1 to 65535, or 0 to federate through httpsPort");
+    if (federationPort === httpsPort) {
+        reader.problems.push(`synapse:federationPort ${federationPort} is synapse:httpsPort too: set 0 to federate through httpsPort, or another port`);
+    }
+    const serveWellKnown = reader.boolean("serveWellKnown", false);
+    const exposeAdminApi = reader.boolean("exposeAdminApi", false);
+    const acmeEmail = reader.value("acmeEmail");
+    if (acmeEmail !== undefined && !EMAIL.test(acmeEmail)) {
+        reader.bad("acmeEmail", acmeEmail, "an email address such as admin@example.org");
+    }
+    if (tls === "acme" && acmeEmail === undefined) {
+        reader.problems.push("synapse:acmeEmail is required with synapse:tls acme: Let's Encrypt needs a contact address");
+    }
+    const tlsCertificate = reader.value("tlsCertificate");
+    const tlsKey = reader.value("tlsKey");
+    if (tls === "files" && (tlsCertificate === undefined || tlsKey === undefined)) {
+        reader.problems.push(
+            "synapse:tls files needs synapse:tlsCertificate and synapse:tlsKey: each the PEM text or the path of a file " +
+                "on this machine (set the key with `pulumi config set --secret`)",
+        );
+    }
+    if (tls === "none") {
+        for (const key of ["publicHost", "serveWellKnown", "exposeAdminApi", "acmeEmail", "tlsCertificate", "tlsKey", "caddyImage"] as const) {
+            if (reader.isSet(key)) {
+                reader.problems.push(`synapse:${key} is a setting of the TLS edge, but synapse:tls is none: set synapse:tls, or remove it`);
+            }
+        }
+    }
+    const caddyImage = reader.string("caddyImage", CADDY_IMAGE, (value) => IMAGE_REF.test(value) && hasTagOrDigest(value), "an image reference with a tag or digest, such as caddy:2.6.2");
+    return {
+        tls,
+        publicHost,
+        httpsPort,
+        federationPort,
+        serveWellKnown,
+        exposeAdminApi,
+        acmeEmail,
+        tlsCertificate,
+        tlsKey,
+        caddyImage,
+        edgeVolumeName: `synapse-${stack}-edge`,
+    };
+}
+
+function readExposure(reader: Reader, edge: EdgeConfig): Pick<SynapseConfig, "httpPort" | "bindAddress" | "publicBaseUrl" | "url"> {
     const httpPort = reader.integer("httpPort", 8008, 1, 65535, "a port number from 1 to 65535");
     const bindAddress = reader.string(
         "bindAddress",
@@ -243,7 +353,10 @@ function readExposure(reader: Reader): Pick<SynapseConfig, "httpPort" | "bindAdd
         (value) => net.isIP(value) !== 0,
         "an IPv4 or IPv6 address such as 127.0.0.1 or 0.0.0.0",
     );
-    const url = `http://${hostForUrl(bindAddress)}:${httpPort}`;
+    const url =
+        edge.tls === "none"
+            ? `http://${hostForUrl(bindAddress)}:${httpPort}`
+            : `https://${edge.publicHost}${edge.httpsPort === 443 ? "" : `:${edge.httpsPort}`}`;
 
     let publicBaseUrl = `${url}/`;
     const given = reader.value("publicBaseUrl");
@@ -258,7 +371,7 @@ function readExposure(reader: Reader): Pick<SynapseConfig, "httpPort" | "bindAdd
             reader.bad("publicBaseUrl", given, "an http(s) URL such as https://matrix.example.org/");
         }
         publicBaseUrl = given.endsWith("/") ? given : `${given}/`;
-    } else if (net.isIP(bindAddress) !== 0 && !isLoopback(bindAddress)) {
+    } else if (edge.tls === "none" && net.isIP(bindAddress) !== 0 && !isLoopback(bindAddress)) {
         // Synapse would tell clients and other servers to come back to a loopback URL.
         reader.problems.push(
             `synapse:bindAddress "${bindAddress}" publishes the homeserver beyond this host, but synapse:publicBaseUrl is unset: ` +
@@ -365,14 +478,18 @@ function checkKnownKeys(reader: Reader, setKeys: readonly string[]): void {
 export function parseConfig(given: RawConfig, context: ConfigContext): SynapseConfig {
     const reader = new Reader(given);
     checkKnownKeys(reader, context.setKeys ?? Object.keys(given));
+    const identity = readIdentity(reader);
+    const edge = readEdge(reader, identity.serverName, context.stack);
     const config: SynapseConfig = {
-        ...readIdentity(reader),
+        ...identity,
         ...readImage(reader),
-        ...readExposure(reader),
+        ...readExposure(reader, edge),
         ...readRuntime(reader),
         ...readAdmin(reader),
         ...readStorage(reader, context.stack),
         ...readHomeserverSettings(reader),
+        ...readDatabase(reader, context.stack),
+        ...edge,
     };
     if (reader.problems.length > 0) {
         throw new ConfigError(reader.problems);
@@ -401,9 +518,83 @@ export function checkTransition(previous: PreviousSettings, next: SynapseConfig)
                 "new stack for the new name (`pulumi stack init`), which gets a volume of its own",
         );
     }
+    const before = previous.database ?? (previous.volumeName !== undefined ? "sqlite" : undefined);
+    if (before === "postgres" && next.database === "sqlite") {
+        problems.push(
+            `synapse:database changed from postgres to sqlite, but the users, rooms and messages are in PostgreSQL ` +
+                `(volume ${previous.databaseVolumeName ?? next.databaseVolumeName}): a new SQLite database would be empty. ` +
+                "Set synapse:database back to postgres",
+        );
+    }
+    if (before === "sqlite" && next.database === "postgres") {
+        problems.push(
+            "synapse:database changed from sqlite to postgres on a stack with data: a new PostgreSQL database would be " +
+                "empty. Port the data first with `npm run port -- --stack <stack>` (it runs synapse_port_db), or keep sqlite",
+        );
+    }
     if (problems.length > 0) {
         throw new ConfigError(problems);
     }
+}
+
+/**
+ * The adapter from stack configuration to the component's arguments: the stack's names for its containers and
+ * volumes, and which parts (PostgreSQL, the edge) it has. Secrets become secrets here.
+ */
+export function homeserverArgs(config: SynapseConfig): HomeserverArgs {
+    return {
+        serverName: config.serverName,
+        image: config.image,
+        httpPort: config.httpPort,
+        bindAddress: config.bindAddress,
+        publicBaseUrl: config.publicBaseUrl,
+        timezone: config.timezone,
+        uid: config.uid,
+        gid: config.gid,
+        memoryLimitMb: config.memoryLimitMb,
+        cpuLimit: config.cpuLimit,
+        reportStats: config.reportStats,
+        adminUser: config.adminUser,
+        adminPasswordVersion: config.adminPasswordVersion,
+        volumeName: config.volumeName,
+        containerName: config.containerName,
+        retainDataOnDestroy: config.retainDataOnDestroy,
+        extraConfig: config.extraConfig,
+        postgres: config.database === "postgres" ? { image: config.postgresImage, volumeName: config.databaseVolumeName } : undefined,
+        edge:
+            config.tls === "none"
+                ? undefined
+                : {
+                      tls: config.tls,
+                      publicHost: config.publicHost,
+                      httpsPort: config.httpsPort,
+                      federationPort: config.federationPort,
+                      serveWellKnown: config.serveWellKnown,
+                      exposeAdminApi: config.exposeAdminApi,
+                      acmeEmail: config.acmeEmail,
+                      certificate: config.tlsCertificate,
+                      privateKey: config.tlsKey === undefined ? undefined : pulumi.secret(config.tlsKey),
+                      image: config.caddyImage,
+                      volumeName: config.edgeVolumeName,
+                  },
+    };
+}
+
+/** A PEM value as given, or the contents of the file it names; refused, naming the key, when neither. */
+export function pemOrFile(key: ConfigKey, value: string, read: (path: string) => string): string {
+    if (value.startsWith("-----BEGIN ")) {
+        return value;
+    }
+    let content: string;
+    try {
+        content = read(value);
+    } catch {
+        throw new ConfigError([`synapse:${key} "${value}" cannot be read: expected PEM text or the path of a readable file holding it`]);
+    }
+    if (!content.includes("-----BEGIN ")) {
+        throw new ConfigError([`synapse:${key} "${value}" holds no PEM block: expected a file starting with -----BEGIN`]);
+    }
+    return content;
 }
 
 /** The last deployment's outputs of this very stack, read through a stack reference (empty on a new stack). */
@@ -413,7 +604,12 @@ async function previousSettings(): Promise<PreviousSettings> {
         const { value } = await self.getOutputDetails(name);
         return typeof value === "string" ? value : undefined;
     };
-    return { serverName: await read("serverName"), volumeName: await read("volumeName") };
+    return {
+        serverName: await read("serverName"),
+        volumeName: await read("volumeName"),
+        database: await read("database"),
+        databaseVolumeName: await read("databaseVolumeName"),
+    };
 }
 
 /**
@@ -432,6 +628,13 @@ export async function readConfig(): Promise<SynapseConfig> {
     }
     try {
         const config = parseConfig(raw, { stack: pulumi.getStack(), setKeys });
+        const read = (file: string) => fs.readFileSync(file, "utf8");
+        if (config.tlsCertificate !== undefined) {
+            config.tlsCertificate = pemOrFile("tlsCertificate", config.tlsCertificate, read);
+        }
+        if (config.tlsKey !== undefined) {
+            config.tlsKey = pemOrFile("tlsKey", config.tlsKey, read);
+        }
         checkTransition(await previousSettings(), config);
         return config;
     } catch (err) {

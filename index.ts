@@ -1,10 +1,11 @@
 import { Homeserver } from "./components/homeserver";
-import { readConfig } from "./config";
+import { homeserverArgs, readConfig } from "./config";
 
 // Asynchronous: the configuration is checked against what the stack last deployed before any resource is declared.
 export = async () => {
     const config = await readConfig();
-    const homeserver = new Homeserver("synapse", config);
+    const homeserver = new Homeserver("synapse", homeserverArgs(config));
+    const edge = homeserver.edge;
     return {
         url: homeserver.url,
         serverName: homeserver.serverName,
@@ -14,5 +15,14 @@ export = async () => {
         containerName: homeserver.containerName,
         image: homeserver.image,
         signingKeyId: homeserver.signingKeyId,
+        database: homeserver.database,
+        ...(config.database === "postgres" ? { databaseVolumeName: homeserver.databaseVolumeName } : {}),
+        ...(edge
+            ? {
+                  wellKnownServer: edge.wellKnownServer,
+                  wellKnownClient: edge.wellKnownClient,
+                  ...(config.tls === "internal" ? { caCertificate: edge.caCertificate } : {}),
+              }
+            : {}),
     };
 };

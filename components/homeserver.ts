@@ -1,9 +1,12 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Admin } from "./admin";
+import { parseSize } from "./caddyfile";
+import { Database } from "./database";
+import { Edge, type EdgeArgs } from "./edge";
 import { GenerateConfig, OVERLAY_PATH } from "./generate";
 import { containerHardening, type Hardening } from "./hardening";
-import { requireLocalBuild, SYNAPSE_IMAGE } from "./images";
+import { imageResource, SYNAPSE_IMAGE } from "./images";
 import { LABEL_PREFIX, labelList, ownerLabels } from "./labels";
 import { PidsLimit } from "./limits";
 import { renderOverlay } from "./overlay";
@@ -68,6 +71,18 @@ export interface HomeserverArgs {
     retainDataOnDestroy?: boolean;
     /** Further top-level homeserver.yaml keys, merged over the generated config (may be secret). Default {}. */
     extraConfig?: pulumi.Input<Record<string, unknown>>;
+    /** PostgreSQL instead of SQLite: a server of its own on a private network. Default: SQLite in the data volume. */
+    postgres?: {
+        /** PostgreSQL image, major 14 or newer. Default POSTGRES_IMAGE. */
+        image?: pulumi.Input<string>;
+        /** Its data volume (kept by retainDataOnDestroy like the homeserver's). Default `<containerName>-db`. */
+        volumeName?: pulumi.Input<string>;
+    };
+    /**
+     * A TLS edge (Caddy) in front of the homeserver, which is then published nowhere else; it uses bindAddress for
+     * its ports. Default: none, the homeserver's own port is published.
+     */
+    edge?: Omit<EdgeArgs, "serverName" | "upstream" | "networkName" | "bindAddress" | "retainOnDestroy" | "labels" | "maxBodyBytes">;
 }
 
 /**
@@ -91,6 +106,12 @@ export class Homeserver extends pulumi.ComponentResource {
     public readonly image: pulumi.Output<{ reference: string; id: string }>;
     /** The id of the homeserver's signing key (its identity to other servers), e.g. ed25519:a_AbCd. */
     public readonly signingKeyId: pulumi.Output<string>;
+    /** The database Synapse uses: sqlite or postgres. */
+    public readonly database: pulumi.Output<"sqlite" | "postgres">;
+    /** The PostgreSQL data volume's name (postgres only). */
+    public readonly databaseVolumeName: pulumi.Output<string | undefined>;
+    /** The edge, when there is one: delegation documents and the local CA's root certificate. */
+    public readonly edge?: Edge;
 
     constructor(name: string, args: HomeserverArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synapse:index:Homeserver", name, {}, opts);
@@ -104,7 +125,66 @@ export class Homeserver extends pulumi.ComponentResource {
         const gid = pulumi.output(args.gid ?? 1000);
         const timezone = pulumi.output(args.timezone ?? "UTC");
         const reportStats = pulumi.output(args.reportStats ?? false);
-        const url = pulumi.all([bindAddress, httpPort]).apply(([address, port]) => `http://${hostForUrl(address)}:${port}`);
+        const labels = { project, stack };
+
+        // A network of the stack's own when the homeserver has company: the edge reaches it there, and it reaches the
+        // world (federation) through it. PostgreSQL gets a second, internal one, shared with the homeserver only.
+        const network =
+            args.edge || args.postgres
+                ? new docker.Network(
+                      `${name}-network`,
+                      { name: containerName, labels: labelList(ownerLabels(project, stack, "network")) },
+                      { parent: this, deleteBeforeReplace: true },
+                  )
+                : undefined;
+        const databaseNetwork = args.postgres
+            ? new docker.Network(
+                  `${name}-db-network`,
+                  {
+                      name: pulumi.interpolate`${containerName}-db`,
+                      internal: true,
+                      labels: labelList(ownerLabels(project, stack, "database-network")),
+                  },
+                  { parent: this, deleteBeforeReplace: true },
+              )
+            : undefined;
+        const database =
+            args.postgres && databaseNetwork
+                ? new Database(
+                      `${name}-postgres`,
+                      {
+                          image: args.postgres.image,
+                          volumeName: args.postgres.volumeName ?? pulumi.interpolate`${containerName}-db`,
+                          containerName: pulumi.interpolate`${containerName}-db`,
+                          networkName: databaseNetwork.name,
+                          retainOnDestroy: args.retainDataOnDestroy,
+                          labels,
+                      },
+                      { parent: this },
+                  )
+                : undefined;
+        const edge =
+            args.edge && network
+                ? new Edge(
+                      `${name}-edge`,
+                      {
+                          ...args.edge,
+                          serverName: args.serverName,
+                          bindAddress,
+                          upstream: pulumi.interpolate`${containerName}:8008`,
+                          maxBodyBytes: pulumi.output(args.extraConfig ?? {}).apply((extra) => parseSize(extra.max_upload_size, 50 * 1024 ** 2)),
+                          volumeName: args.edge.volumeName ?? pulumi.interpolate`${containerName}-edge`,
+                          containerName: args.edge.containerName ?? pulumi.interpolate`${containerName}-edge`,
+                          networkName: network.name,
+                          retainOnDestroy: args.retainDataOnDestroy,
+                          labels,
+                      },
+                      { parent: this },
+                  )
+                : undefined;
+        const url = edge
+            ? edge.url
+            : pulumi.all([bindAddress, httpPort]).apply(([address, port]) => `http://${hostForUrl(address)}:${port}`);
 
         const data = new DataVolume(
             `${name}-data`,
@@ -116,19 +196,16 @@ export class Homeserver extends pulumi.ComponentResource {
             { parent: this },
         );
 
-        const imageReference = pulumi.output(args.image ?? SYNAPSE_IMAGE).apply((reference) => requireLocalBuild(reference, this));
-        const image = new docker.RemoteImage(
-            `${name}-image`,
-            // Kept on destroy: the image may be shared with other stacks, and may have been built locally.
-            { name: imageReference, keepLocally: true },
-            { parent: this },
-        );
+        const imageReference = pulumi.output(args.image ?? SYNAPSE_IMAGE);
+        const image = imageResource(`${name}-image`, imageReference, this);
 
         // Secret as a whole: extraConfig may hold secret values (an SMTP password set with `config set --secret`).
         const overlay = pulumi.secret(
             pulumi
-                .all([args.publicBaseUrl ?? url.apply((base) => `${base}/`), reportStats, args.extraConfig ?? {}])
-                .apply(([publicBaseUrl, stats, extraConfig]) => renderOverlay({ publicBaseUrl, reportStats: stats, extraConfig })),
+                .all([args.publicBaseUrl ?? url.apply((base) => `${base}/`), reportStats, args.extraConfig ?? {}, database?.synapseConfig])
+                .apply(([publicBaseUrl, stats, extraConfig, databaseConfig]) =>
+                    renderOverlay({ publicBaseUrl, reportStats: stats, extraConfig, behindEdge: edge !== undefined, database: databaseConfig }),
+                ),
         );
 
         const generate = new GenerateConfig(
@@ -158,8 +235,13 @@ export class Homeserver extends pulumi.ComponentResource {
                 command: ["run", ...CONFIG_PATHS.flatMap((configPath) => ["--config-path", configPath])],
                 envs: [pulumi.interpolate`TZ=${timezone}`],
                 volumes: [{ volumeName: data.volumeName, containerPath: "/data" }],
-                // Loopback unless configured otherwise: a homeserver without TLS should not face the network by accident.
-                ports: [{ internal: 8008, external: httpPort, ip: bindAddress, protocol: "tcp" }],
+                // Behind the edge, published nowhere. Else loopback unless configured otherwise: a homeserver without
+                // TLS should not face the network by accident.
+                ports: edge ? [] : [{ internal: 8008, external: httpPort, ip: bindAddress, protocol: "tcp" }],
+                networksAdvanced: [
+                    ...(network ? [{ name: network.name }] : []),
+                    ...(databaseNetwork ? [{ name: databaseNetwork.name }] : []),
+                ],
                 restart: "unless-stopped",
                 // The image's own check probes every 15 s; a short interval lets `up` return as soon as Synapse serves.
                 healthcheck: {
@@ -215,6 +297,9 @@ export class Homeserver extends pulumi.ComponentResource {
         this.containerName = container.name;
         this.image = pulumi.all([imageReference, container.image]).apply(([reference, id]) => ({ reference, id }));
         this.signingKeyId = generate.signingKeyId;
+        this.database = pulumi.output(database ? ("postgres" as const) : ("sqlite" as const));
+        this.databaseVolumeName = database ? database.volumeName : pulumi.output<string | undefined>(undefined);
+        this.edge = edge;
         this.registerOutputs({
             url: this.url,
             serverName: this.serverName,
@@ -224,6 +309,8 @@ export class Homeserver extends pulumi.ComponentResource {
             containerName: this.containerName,
             image: this.image,
             signingKeyId: this.signingKeyId,
+            database: this.database,
+            databaseVolumeName: this.databaseVolumeName,
         });
     }
 }

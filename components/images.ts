@@ -8,6 +8,12 @@ import { userError } from "./errors";
 /** Synapse, the homeserver. */
 export const SYNAPSE_IMAGE = "matrixdotorg/synapse:v1.163.2";
 
+/** PostgreSQL for the production profile: a major Synapse accepts (14 or newer) that Debian's stable release ships. */
+export const POSTGRES_IMAGE = "postgres:17";
+
+/** Caddy, the TLS edge: the release Debian's stable suite ships, so the local build is the same release. */
+export const CADDY_IMAGE = "caddy:2.6.2";
+
 /**
  * Whether a reference names an image built on this machine by `npm run setup` (toolchain/images): `<name>-local:<tag>`
  * with no registry. No registry has such an image, so a machine without it must build it.
@@ -44,4 +50,13 @@ export async function requireLocalBuild(reference: string, parent: pulumi.Resour
     } catch {
         throw userError(`image "${reference}" is not on this machine's Docker engine: ${howToGet(reference)}`);
     }
+}
+
+/**
+ * The image a container runs, as a resource: pulled when missing (a local build must already be here, or the error
+ * says how to get it), kept on destroy (other stacks may use it, and it may have been built locally).
+ */
+export function imageResource(name: string, reference: pulumi.Input<string>, parent: pulumi.Resource): docker.RemoteImage {
+    const checked = pulumi.output(reference).apply((image) => requireLocalBuild(image, parent));
+    return new docker.RemoteImage(name, { name: checked, keepLocally: true }, { parent });
 }

@@ -1,9 +1,21 @@
-/** What the stack itself decides in homeserver.yaml; rendered into an overlay file passed after the generated config. */
+/** Synapse's `database:` block. */
+export interface DatabaseConfig {
+    /** The driver: psycopg2 for PostgreSQL. */
+    name: string;
+    /** Connection settings: host, port, user, password, dbname, pool and keepalive sizes. */
+    args: Record<string, string | number>;
+}
+
+/** What the stack itself decides in homeserver.yaml; rendered into an overlay file read after the generated config. */
 export interface OverlaySettings {
     /** The URL clients and federation links are built from, ending in a slash. */
     publicBaseUrl: string;
     /** Whether Synapse reports anonymous usage statistics to matrix.org. */
     reportStats: boolean;
+    /** Whether a TLS edge is the only way in, so the listener may trust its X-Forwarded-For. Default false. */
+    behindEdge?: boolean;
+    /** Synapse's `database:` block; absent: the generated SQLite one stays. */
+    database?: DatabaseConfig;
     /** Further top-level keys (never one the stack owns; config validation checks that). */
     extraConfig: Record<string, unknown>;
 }
@@ -18,6 +30,18 @@ export function renderOverlay(settings: OverlaySettings): string {
         public_baseurl: settings.publicBaseUrl,
         report_stats: settings.reportStats,
         enable_registration: false,
+        // The generated listener, except that X-Forwarded-For is trusted only when nothing but the edge reaches it:
+        // published directly, any client could claim any address.
+        listeners: [
+            {
+                port: 8008,
+                tls: false,
+                type: "http",
+                x_forwarded: settings.behindEdge ?? false,
+                resources: [{ names: ["client", "federation"], compress: false }],
+            },
+        ],
+        ...(settings.database ? { database: settings.database } : {}),
     };
     return [
         "# Managed by the synapse Pulumi stack: edits here are replaced on the next `pulumi up`.",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm run setup [-- STEP ...]`: brings this machine to the point where `pulumi up` of the stack works.
 # Steps, in order (default: all): engine cli plugins state image. Idempotent: on a ready machine it takes seconds.
+# `npm run setup -- image 1.162.0` builds (or pulls) that Synapse release too, for upgrade tests.
 # Each step takes the normal route when it can (an engine already running, a Pulumi CLI on PATH, the download
 # sites, the registry) and otherwise builds from the package registries: Debian, the Go module proxy, PyPI.
 set -euo pipefail
@@ -180,34 +181,68 @@ step_state() {
     finish "backend $PULUMI_BACKEND_URL; new passphrase in .state/passphrase (keep a copy: it decrypts the stacks' secrets)"
 }
 
-step_image() {
-    local official version local_image
-    official="$(sed -n 's/^export const SYNAPSE_IMAGE = "\(.*\)";$/\1/p' components/images.ts)"
-    version="${official##*:v}"
-    local_image="synapse-local:v$version"
-    begin image "Synapse image $official"
-    [ -n "$official" ] || die "could not read SYNAPSE_IMAGE from components/images.ts" "restore its \`export const SYNAPSE_IMAGE = \"...\";\` line"
+pinned_image() { # pinned_image CONST: an image reference pinned in components/images.ts
+    sed -n "s/^export const $1 = \"\(.*\)\";\$/\1/p" components/images.ts
+}
+
+# image KIND OFFICIAL LOCAL BUILD-ARGS...: the official image when present or pullable, else a local build of the same
+# release; records the reference this machine uses in .tools/images/KIND (the tests deploy what is recorded there).
+image() {
+    local kind=$1 official=$2 local_image=$3
+    shift 3
+    [ -n "$official" ] || die "could not read the $kind image from components/images.ts" "restore its \`export const ..._IMAGE = \"...\";\` line"
+    mkdir -p "$TOOLS/images"
     if docker image inspect "$official" >/dev/null 2>&1 || timeout 60 docker pull -q "$official" >/dev/null 2>&1; then
-        rm -f "$TOOLS/synapse-image"
-        finish "official image present"
+        echo "$official" >"$TOOLS/images/$kind"
+        echo "    $kind: $official"
         return
     fi
-    echo "    $official cannot be pulled: building $local_image from PyPI wheels (same release)"
     if ! command -v debootstrap >/dev/null 2>&1; then
         apt_install debootstrap || die "debootstrap is missing" "install it (apt-get install debootstrap) or pull $official"
     fi
-    bash toolchain/images/synapse/build.sh "$version" "$local_image" || die "building $local_image failed" "read the output above"
-    mkdir -p "$TOOLS"
-    echo "$local_image" >"$TOOLS/synapse-image"
-    finish "$local_image built; stacks on this machine select it with \`npm run pulumi -- config set synapse:image $local_image\`"
+    bash "toolchain/images/$kind/build.sh" "$@" || die "building $local_image failed" "read the output above"
+    echo "$local_image" >"$TOOLS/images/$kind"
+    echo "    $kind: $local_image (local build of $official, which cannot be pulled here)"
 }
 
-steps=("$@")
+step_image() { # step_image [SYNAPSE-VERSION]: all images, or only Synapse at another release (for upgrades)
+    begin image "images: Synapse, PostgreSQL, Caddy (the official ones, or local builds of the same releases)"
+    local synapse postgres caddy version
+    synapse="$(pinned_image SYNAPSE_IMAGE)"
+    postgres="$(pinned_image POSTGRES_IMAGE)"
+    caddy="$(pinned_image CADDY_IMAGE)"
+    if [ -n "${1:-}" ]; then
+        image "synapse-$1" "${synapse%:*}:v$1" "synapse-local:v$1" "$1" "synapse-local:v$1"
+        finish "Synapse $1 ready"
+        return
+    fi
+    version="${synapse##*:v}"
+    image synapse "$synapse" "synapse-local:v$version" "$version" "synapse-local:v$version"
+    image postgres "$postgres" "postgres-local:${postgres##*:}"
+    image caddy "$caddy" "caddy-local:${caddy##*:}"
+    if [ "$(cat "$TOOLS/images/synapse")" != "$synapse" ]; then
+        finish "local builds ready; stacks on this machine select them with \`npm run pulumi -- config set synapse:image $(cat "$TOOLS/images/synapse")\` (\`npm run dev\` does it for the dev stack)"
+    else
+        finish "official images ready"
+    fi
+}
+
+steps=()
+image_version=""
+for arg in "$@"; do
+    # `image <version>` builds that Synapse release instead of the pinned images.
+    if [ ${#steps[@]} -gt 0 ] && [ "${steps[${#steps[@]}-1]}" = image ] && [[ "$arg" =~ ^[0-9]+\.[0-9]+\.[0-9]+(rc[0-9]+)?$ ]]; then
+        image_version="$arg"
+        continue
+    fi
+    steps+=("$arg")
+done
 [ ${#steps[@]} -gt 0 ] || steps=("${ALL_STEPS[@]}")
 for step in "${steps[@]}"; do
     case "$step" in
-        engine | cli | plugins | state | image) "step_$step" ;;
-        *) CURRENT=arguments; die "unknown step '$step'" "use some of: ${ALL_STEPS[*]}" ;;
+        image) step_image "$image_version" ;;
+        engine | cli | plugins | state) "step_$step" ;;
+        *) CURRENT=arguments; die "unknown step '$step'" "use some of: ${ALL_STEPS[*]} (image takes an optional Synapse version)" ;;
     esac
 done
 echo "setup: ready ($(IFS=' '; echo "${steps[*]}"))"

@@ -227,7 +227,7 @@ describe("the stack's lifecycle on the real engine", { timeout: 30 * 60_000 }, (
     it("never shows the admin password: not in state, container args, env or logs, nor in the CLI's output", async () => {
         // Every file the state backend wrote: checkpoints, history and backups (the Automation API's own export
         // decrypts secrets, so the files on disk are what an attacker would read).
-        const stateFiles = [stackA!, stackB!].flatMap((testStack) => filesUnder(path.join(testStack.workDir, ".state")));
+        const stateFiles = [stackA!, stackB!].flatMap((testStack) => filesUnder(testStack.stateDir));
         assert.ok(stateFiles.length > 0, "the state backend wrote files");
         const containers = ownedObjects(nameA).containers;
         assert.ok(containers.length >= 2, "the generate and homeserver containers exist");

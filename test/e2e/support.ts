@@ -3,23 +3,33 @@
 import { execFileSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
+import * as http from "node:http";
+import * as https from "node:https";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { LocalWorkspace, PulumiCommand, type Stack, type UpOptions } from "@pulumi/pulumi/automation";
 import * as yaml from "js-yaml";
-import { OFFICIAL_IMAGE } from "../../config";
 
 export const ROOT = path.resolve(__dirname, "../..");
 const PROJECT_FILES = ["Pulumi.yaml", "index.ts", "config.ts", "components", "tsconfig.json", "package.json"];
 
 /**
- * The Synapse image the tests deploy: the official one, or the local build of the same release that setup made
- * where no registry is reachable (setup records it). Tests set it as synapse:image, as a user would.
+ * The image of a kind (synapse, postgres, caddy; synapse-<version> for other releases) the tests deploy: what setup
+ * recorded, the official image or the local build of the same release where no registry is reachable. Tests set it
+ * in the stack's config, as a user would.
  */
+export function recordedImage(kind: string): string {
+    const recorded = path.join(ROOT, ".tools", "images", kind);
+    if (!fs.existsSync(recorded)) {
+        throw new Error(`no ${kind} image recorded in .tools/images: run \`npm run setup -- image\``);
+    }
+    return fs.readFileSync(recorded, "utf8").trim();
+}
+
+/** The Synapse image the tests deploy (see recordedImage). */
 export function testImage(): string {
-    const recorded = path.join(ROOT, ".tools", "synapse-image");
-    return fs.existsSync(recorded) ? fs.readFileSync(recorded, "utf8").trim() : OFFICIAL_IMAGE;
+    return recordedImage("synapse");
 }
 
 /** A stack of this project in a folder and state backend of its own, so runs never touch a developer's stacks. */
@@ -29,6 +39,10 @@ export interface TestStack {
     /** Everything the CLI printed for this stack, to check that no secret was ever shown. */
     output: string[];
     workDir: string;
+    /** The stack's own file state backend. */
+    stateDir: string;
+    /** Whether workDir is a throwaway copy the test removes (not a program run in place). */
+    ownsWorkDir: boolean;
 }
 
 /**
@@ -108,14 +122,21 @@ export async function pulumiCommand(): Promise<PulumiCommand> {
  * A stack of this project (or of the program in `projectDir`) in a throwaway copy of the project folder, deploying
  * testImage() unless the config names an image.
  */
-export async function createStack(name: string, config: Record<string, string>, projectDir?: string): Promise<TestStack> {
-    const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `synapse-${name}-`));
-    for (const entry of projectDir ? fs.readdirSync(projectDir) : PROJECT_FILES) {
-        fs.cpSync(path.join(projectDir ?? ROOT, entry), path.join(workDir, entry), { recursive: true });
+export async function createStack(
+    name: string,
+    config: Record<string, string>,
+    projectDir?: string,
+    options: { inPlace?: boolean } = {},
+): Promise<TestStack> {
+    // In place: a program inside this repository (examples/) that imports the components by relative path.
+    const workDir = options.inPlace && projectDir ? projectDir : fs.mkdtempSync(path.join(os.tmpdir(), `synapse-${name}-`));
+    if (workDir !== projectDir) {
+        for (const entry of projectDir ? fs.readdirSync(projectDir) : PROJECT_FILES) {
+            fs.cpSync(path.join(projectDir ?? ROOT, entry), path.join(workDir, entry), { recursive: true });
+        }
+        fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(workDir, "node_modules"));
     }
-    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(workDir, "node_modules"));
-    const stateDir = path.join(workDir, ".state");
-    fs.mkdirSync(stateDir);
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), `synapse-${name}-state-`));
     const stack = await LocalWorkspace.createOrSelectStack(
         { stackName: name, workDir },
         {
@@ -128,7 +149,7 @@ export async function createStack(name: string, config: Record<string, string>, 
             },
         },
     );
-    const testStack = { name, stack, output: [], workDir };
+    const testStack = { name, stack, output: [], workDir, ownsWorkDir: workDir !== projectDir, stateDir };
     await setConfig(testStack, projectDir ? config : { image: testImage(), ...config });
     return testStack;
 }
@@ -200,7 +221,7 @@ export function inVolume(volume: string, args: string[], options: { writable?: b
 
 /** Every file state backend holds, for "is this secret anywhere in plaintext" checks. */
 export function stateFiles(testStack: TestStack): string[] {
-    return fs.readdirSync(path.join(testStack.workDir, ".state"), { recursive: true, withFileTypes: true })
+    return fs.readdirSync(testStack.stateDir, { recursive: true, withFileTypes: true })
         .filter((entry) => entry.isFile())
         .map((entry) => path.join(entry.parentPath, entry.name));
 }
@@ -218,26 +239,83 @@ export async function cleanUp(testStack: TestStack | undefined): Promise<void> {
     for (const volume of left.volumes) {
         docker("volume", "rm", "-f", volume);
     }
-    fs.rmSync(testStack.workDir, { recursive: true, force: true });
+    if (testStack.ownsWorkDir) {
+        fs.rmSync(testStack.workDir, { recursive: true, force: true });
+    } else {
+        fs.rmSync(path.join(testStack.workDir, `Pulumi.${testStack.name}.yaml`), { force: true });
+    }
+    fs.rmSync(testStack.stateDir, { recursive: true, force: true });
+}
+
+/** How a client reaches a server: which CA it trusts and where a public host name really is (a test's DNS). */
+export interface Transport {
+    /** PEM roots to trust instead of the system's (the edge's caCertificate). */
+    ca?: string;
+    /** Connect here whatever the URL's host resolves to, keeping the host for SNI and the Host header. */
+    connectTo?: string;
+}
+
+export interface Answer {
+    status: number;
+    headers: http.IncomingHttpHeaders;
+    body: Buffer;
+}
+
+/** One HTTP(S) request with node:http(s): a chosen CA and address, no proxy, no redirects followed. */
+export function send(url: string, options: { method?: string; headers?: Record<string, string>; body?: Buffer | string } & Transport = {}): Promise<Answer> {
+    const target = new URL(url);
+    const client = target.protocol === "https:" ? https : http;
+    return new Promise((resolve, reject) => {
+        const request = client.request(
+            target,
+            {
+                method: options.method ?? "GET",
+                headers: options.headers,
+                ca: options.ca,
+                timeout: 30_000,
+                lookup: options.connectTo
+                    ? (_host, lookupOptions, callback) => {
+                          const family = net.isIPv6(options.connectTo!) ? 6 : 4;
+                          // eslint-disable-next-line @typescript-eslint/no-explicit-any -- node's lookup callback has two shapes
+                          const done = callback as any;
+                          if ((lookupOptions as { all?: boolean }).all) {
+                              done(null, [{ address: options.connectTo!, family }]);
+                          } else {
+                              done(null, options.connectTo!, family);
+                          }
+                      }
+                    : undefined,
+            },
+            (response) => {
+                const chunks: Buffer[] = [];
+                response.on("data", (chunk: Buffer) => chunks.push(chunk));
+                response.on("end", () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
+                response.on("error", reject);
+            },
+        );
+        request.on("timeout", () => request.destroy(new Error(`${url} did not answer within 30 s`)));
+        request.on("error", reject);
+        request.end(options.body);
+    });
 }
 
 /** A minimal Matrix client for the checks a person would make with Element. */
 export class Matrix {
-    constructor(readonly baseUrl: string) {}
+    constructor(
+        readonly baseUrl: string,
+        readonly transport: Transport = {},
+    ) {}
 
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Matrix answers come in many shapes; tests assert on them
     async request(method: string, urlPath: string, body?: unknown, token?: string): Promise<{ status: number; json: any }> {
-        const response = await fetch(`${this.baseUrl}${urlPath}`, {
+        const answer = await send(`${this.baseUrl}${urlPath}`, {
+            ...this.transport,
             method,
-            headers: {
-                "Content-Type": "application/json",
-                ...(token ? { Authorization: `Bearer ${token}` } : {}),
-            },
+            headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
             body: body === undefined ? undefined : JSON.stringify(body),
-            signal: AbortSignal.timeout(30_000),
         });
-        const text = await response.text();
-        return { status: response.status, json: text ? JSON.parse(text) : {} };
+        const text = answer.body.toString("utf8");
+        return { status: answer.status, json: text ? JSON.parse(text) : {} };
     }
 
     async login(userId: string, password: string): Promise<{ status: number; token?: string; errcode?: string }> {
@@ -274,15 +352,15 @@ export class Matrix {
 
     /** Uploads bytes to the media repository; returns the mxc:// URI. */
     async upload(token: string, bytes: Buffer, contentType: string): Promise<string> {
-        const response = await fetch(`${this.baseUrl}/_matrix/media/v3/upload`, {
+        const answer = await send(`${this.baseUrl}/_matrix/media/v3/upload`, {
+            ...this.transport,
             method: "POST",
             headers: { "Content-Type": contentType, Authorization: `Bearer ${token}` },
             body: bytes,
-            signal: AbortSignal.timeout(30_000),
         });
-        const json = (await response.json()) as { content_uri?: string };
-        if (response.status !== 200 || !json.content_uri) {
-            throw new Error(`upload answered ${response.status}: ${JSON.stringify(json)}`);
+        const json = JSON.parse(answer.body.toString("utf8")) as { content_uri?: string };
+        if (answer.status !== 200 || !json.content_uri) {
+            throw new Error(`upload answered ${answer.status}: ${JSON.stringify(json)}`);
         }
         return json.content_uri;
     }
@@ -290,11 +368,11 @@ export class Matrix {
     /** Downloads media by mxc:// URI (authenticated media). */
     async download(token: string, mxc: string): Promise<{ status: number; bytes: Buffer }> {
         const [server, mediaId] = mxc.replace("mxc://", "").split("/");
-        const response = await fetch(`${this.baseUrl}/_matrix/client/v1/media/download/${server}/${mediaId}`, {
+        const answer = await send(`${this.baseUrl}/_matrix/client/v1/media/download/${server}/${mediaId}`, {
+            ...this.transport,
             headers: { Authorization: `Bearer ${token}` },
-            signal: AbortSignal.timeout(30_000),
         });
-        return { status: response.status, bytes: Buffer.from(await response.arrayBuffer()) };
+        return { status: answer.status, bytes: answer.body };
     }
 
     async messages(token: string, roomId: string): Promise<string[]> {

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
-import { cleanUp, createStack, freePort, ROOT, runId, type TestStack } from "../e2e/support";
+import { cleanUp, createStack, freePort, recordedImage, ROOT, runId, testImage, type TestStack } from "../e2e/support";
 
 const POLICY_PACK = path.join(ROOT, "policy");
 
@@ -17,9 +17,22 @@ describe("the policy pack on real previews", { timeout: 10 * 60_000 }, () => {
         }
     });
 
-    it("passes the stack as configured for dev and prod", async () => {
+    it("passes the stack as configured for dev and for the production profile (on loopback)", async () => {
         for (const env of ["dev", "prod"]) {
-            const config: Record<string, string> = env === "prod" ? { retainDataOnDestroy: "true", uid: "991", gid: "991" } : {};
+            const config: Record<string, string> =
+                env === "prod"
+                    ? {
+                          retainDataOnDestroy: "true",
+                          uid: "991",
+                          gid: "991",
+                          database: "postgres",
+                          postgresImage: recordedImage("postgres"),
+                          tls: "internal",
+                          caddyImage: recordedImage("caddy"),
+                          publicHost: "matrix.prod.policy.localhost",
+                          httpsPort: String(await freePort()),
+                      }
+                    : {};
             const testStack = await createStack(`policy-${runId()}`, {
                 serverName: `${env}.policy.localhost`,
                 httpPort: String(await freePort()),
@@ -30,6 +43,21 @@ describe("the policy pack on real previews", { timeout: 10 * 60_000 }, () => {
             assert.match(preview.stdout, /synapse-invariants@v0\.1\.0/, "the pack ran");
             assert.doesNotMatch(preview.stdout, /\[mandatory\]/);
         }
+    });
+
+    it("passes the example program built from the component alone", async () => {
+        const testStack = await createStack(`example-${runId()}`, {}, path.join(ROOT, "examples", "private-homeserver"), { inPlace: true });
+        stacks.push(testStack);
+        await testStack.stack.setAllConfig({
+            "private-homeserver:synapseImage": { value: testImage() },
+            "private-homeserver:postgresImage": { value: recordedImage("postgres") },
+            "private-homeserver:caddyImage": { value: recordedImage("caddy") },
+        });
+        const preview = await testStack.stack.preview({ policyPacks: [POLICY_PACK] });
+        assert.match(preview.stdout, /synapse-invariants@v0\.1\.0/, "the pack ran");
+        assert.doesNotMatch(preview.stdout, /\[mandatory\]/);
+        assert.match(preview.stdout, /synapse:index:Homeserver/);
+        assert.match(preview.stdout, /synapse:index:Edge/);
     });
 
     it("refuses a program that breaks every invariant, naming each policy and resource", async () => {

@@ -35,6 +35,20 @@ describe("parseConfig defaults", () => {
             containerName: "synapse-dev",
             retainDataOnDestroy: false,
             extraConfig: {},
+            database: "sqlite",
+            postgresImage: "postgres:17",
+            databaseVolumeName: "synapse-dev-db",
+            tls: "none",
+            publicHost: "matrix.example.org",
+            httpsPort: 443,
+            federationPort: 8448,
+            serveWellKnown: false,
+            exposeAdminApi: false,
+            acmeEmail: undefined,
+            tlsCertificate: undefined,
+            tlsKey: undefined,
+            caddyImage: "caddy:2.6.2",
+            edgeVolumeName: "synapse-dev-edge",
             url: "http://127.0.0.1:8008",
         });
     });
@@ -258,16 +272,17 @@ describe("parseConfig refuses, naming the key, the value and the accepted form",
         assert.deepEqual(problemsOf(valid, { stack: "dev", setKeys: ["serverName", "retainData"] }), [
             "synapse:retainData is not a setting of this stack: did you mean synapse:retainDataOnDestroy? Remove it with `pulumi config rm synapse:retainData`",
         ]);
-        const [unlike] = problemsOf(valid, { stack: "dev", setKeys: ["serverName", "federation"] });
-        assert.match(unlike, /^synapse:federation is not a setting of this stack: known keys are serverName, image, /);
+        const [unlike] = problemsOf(valid, { stack: "dev", setKeys: ["serverName", "workers"] });
+        assert.match(unlike, /^synapse:workers is not a setting of this stack: known keys are serverName, image, /);
     });
 
     it("suggests only near keys", () => {
         assert.equal(closestKey("httpport"), "httpPort");
         assert.equal(closestKey("uid"), "uid");
         assert.equal(closestKey("volume"), "volumeName");
-        assert.equal(closestKey("databse"), undefined);
-        assert.equal(closestKey("tls"), undefined);
+        assert.equal(closestKey("databse"), "database");
+        assert.equal(closestKey("sentry"), undefined);
+        assert.equal(closestKey("tsl"), "tls");
     });
 
     it("reports every bad key at once, one line each", () => {

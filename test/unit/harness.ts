@@ -7,6 +7,7 @@ import * as yaml from "js-yaml";
 
 export const ROOT = path.resolve(__dirname, "../..");
 export const MOCK_PASSWORD = "mockPasswordXq7ZpL2vN9rT4wK8sD3f";
+export const MOCK_DB_PASSWORD = "mockDatabasePw5Hj8Kc2Vb6Nm4Qz9Wx";
 
 export interface Recorded {
     type: string;
@@ -64,10 +65,15 @@ function mockState(args: pulumi.runtime.MockResourceArgs, options: RunOptions, s
         case "docker:index/remoteImage:RemoteImage":
             return { ...inputs, imageId: "sha256:mockimage", repoDigest: "" };
         case "random:index/randomPassword:RandomPassword":
-            return { ...inputs, result: MOCK_PASSWORD };
+            return { ...inputs, result: args.name.endsWith("-postgres-password") ? MOCK_DB_PASSWORD : MOCK_PASSWORD };
         case "command:local:Command": {
-            // The scripts get a JSON request as stdin's first line; answer as each would.
-            const request = JSON.parse(String(unwrapSecret(inputs.stdin) ?? "{}").split("\n")[0] || "{}") as { user?: string };
+            // The scripts get a JSON request as stdin's first line (file writers get plain content); answer as each would.
+            let request: { user?: string } = {};
+            try {
+                request = JSON.parse(String(unwrapSecret(inputs.stdin) ?? "{}").split("\n")[0] || "{}") as { user?: string };
+            } catch {
+                request = {};
+            }
             const stdout = args.name.endsWith("-generate-run")
                 ? JSON.stringify({ serverName, signingKeyId: MOCK_SIGNING_KEY_ID })
                 : request.user !== undefined

@@ -14,6 +14,9 @@ describe("renderOverlay", () => {
             public_baseurl: "https://matrix.example.org/",
             report_stats: false,
             enable_registration: false,
+            listeners: [
+                { port: 8008, tls: false, type: "http", x_forwarded: false, resources: [{ names: ["client", "federation"], compress: false }] },
+            ],
         });
         assert.match(rendered, /^# Managed by the synapse Pulumi stack/);
     });
@@ -25,10 +28,17 @@ describe("renderOverlay", () => {
             extraConfig: { rc_login: { address: { per_second: 10, burst_count: 50 } }, max_upload_size: "100M", enable_registration: true },
         });
         const overlay = parse(rendered);
-        assert.deepEqual(Object.keys(overlay), ["enable_registration", "max_upload_size", "rc_login", "public_baseurl", "report_stats"]);
+        assert.deepEqual(Object.keys(overlay), ["enable_registration", "max_upload_size", "rc_login", "public_baseurl", "report_stats", "listeners"]);
         assert.equal(overlay.enable_registration, false);
         assert.equal(overlay.report_stats, true);
         assert.deepEqual(overlay.rc_login, { address: { per_second: 10, burst_count: 50 } });
+    });
+
+    it("trusts X-Forwarded-For only behind the edge, and replaces the database block when given one", () => {
+        const database = { name: "psycopg2", args: { host: "db", dbname: "synapse" } };
+        const overlay = parse(renderOverlay({ publicBaseUrl: "https://m/", reportStats: false, behindEdge: true, database, extraConfig: {} }));
+        assert.equal((overlay.listeners as { x_forwarded: boolean }[])[0].x_forwarded, true);
+        assert.deepEqual(overlay.database, database);
     });
 
     it("renders the same bytes for the same settings, so an unchanged stack has no diff", () => {

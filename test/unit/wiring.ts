@@ -1,18 +1,20 @@
 // The assertions every stack's graph must satisfy; wiring-<stack>.test.ts run them per stack config.
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
+import { wellKnown } from "../../components/caddyfile";
 import { parseConfig, type SynapseConfig } from "../../config";
-import { allStrings, byType, MOCK_PASSWORD, MOCK_SIGNING_KEY_ID, type ProgramRun, type Recorded, runProgram, stackConfig } from "./harness";
+import { allStrings, byType, MOCK_DB_PASSWORD, MOCK_PASSWORD, MOCK_SIGNING_KEY_ID, type ProgramRun, type Recorded, runProgram, stackConfig } from "./harness";
 
 type Container = {
     name: string;
+    networksAdvanced?: { name: string }[];
     image: string;
     user: string;
     command: string[];
     envs: string[];
     volumes: { volumeName: string; containerPath: string }[];
     ports?: { internal: number; external: number; ip: string }[];
-    uploads?: unknown[];
+    uploads?: { file: string; content: string }[];
     labels: { label: string; value: string }[];
     wait?: boolean;
     healthcheck?: { tests: string[] };
@@ -27,16 +29,23 @@ type Container = {
 
 type Command = { create: string; delete?: string; stdin?: string; logging?: string; triggers?: unknown[] };
 
+function wellKnownOutputs(config: SynapseConfig): Record<string, string> {
+    const documents = wellKnown(config);
+    return { wellKnownServer: documents.server, wellKnownClient: documents.client };
+}
+
 export function describeStackWiring(stack: string): void {
     describe(`the ${stack} stack's resource graph`, () => {
         const config = stackConfig(stack);
         let expected: SynapseConfig;
         let run: ProgramRun;
         let homeserver: Container;
+        let postgres: Container | undefined;
+        let edge: Container | undefined;
         let commands: Recorded[];
-        const command = (suffix: string) => {
-            const found = commands.find((resource) => resource.name.endsWith(suffix));
-            assert.ok(found, `a command named *${suffix}`);
+        const command = (name: string) => {
+            const found = commands.find((resource) => resource.name === name);
+            assert.ok(found, `a command named ${name}`);
             return found.inputs as unknown as Command;
         };
 
@@ -47,24 +56,106 @@ export function describeStackWiring(stack: string): void {
             );
             run = await runProgram(stack, config);
             const containers = byType(run, "docker:index/container:Container").map((c) => c.inputs as unknown as Container);
-            assert.equal(containers.length, 1, "one long-running container: the homeserver");
-            homeserver = containers[0];
+            homeserver = containers.find((c) => c.name === expected.containerName)!;
+            postgres = containers.find((c) => c.name === `${expected.containerName}-db`);
+            edge = containers.find((c) => c.name === `${expected.containerName}-edge`);
+            assert.ok(homeserver, "a homeserver container");
+            assert.equal(postgres !== undefined, expected.database === "postgres", "a PostgreSQL container exactly with database postgres");
+            assert.equal(edge !== undefined, expected.tls !== "none", "an edge container exactly with tls");
+            assert.equal(containers.length, 1 + (postgres ? 1 : 0) + (edge ? 1 : 0), "no other long-running container");
             commands = byType(run, "command:local:Command");
         });
 
-        it("declares one labelled data volume named for the stack", () => {
-            const volumes = byType(run, "docker:index/volume:Volume");
-            assert.equal(volumes.length, 1);
-            assert.equal(volumes[0].inputs.name, expected.volumeName);
-            assert.deepEqual(volumes[0].inputs.labels, [
+        it("declares labelled volumes named for the stack: data, and the database's and the edge's when they exist", () => {
+            const labels = (role: string) => [
                 { label: "io.synapse-stack.project", value: "synapse" },
                 { label: "io.synapse-stack.stack", value: stack },
-                { label: "io.synapse-stack.role", value: "data" },
-            ]);
+                { label: "io.synapse-stack.role", value: role },
+            ];
+            const volumes = Object.fromEntries(byType(run, "docker:index/volume:Volume").map((volume) => [volume.inputs.name, volume.inputs.labels]));
+            assert.deepEqual(volumes, {
+                [expected.volumeName]: labels("data"),
+                ...(postgres ? { [expected.databaseVolumeName]: labels("database") } : {}),
+                ...(edge ? { [expected.edgeVolumeName]: labels("edge") } : {}),
+            });
+        });
+
+        it("puts PostgreSQL on an internal network shared only with the homeserver, and the edge on the stack's network", () => {
+            const networks = Object.fromEntries(byType(run, "docker:index/network:Network").map((network) => [network.inputs.name, network.inputs]));
+            const attached = (container?: Container) => (container?.networksAdvanced ?? []).map((network) => network.name).sort();
+            if (!postgres && !edge) {
+                assert.deepEqual(networks, {}, "a lone homeserver needs no network of its own");
+                return;
+            }
+            assert.ok(networks[expected.containerName], "the stack's network");
+            assert.notEqual(networks[expected.containerName].internal, true);
+            if (postgres) {
+                assert.equal(networks[`${expected.containerName}-db`].internal, true, "the database network reaches nothing else");
+                assert.deepEqual(attached(postgres), [`${expected.containerName}-db`]);
+                assert.deepEqual(attached(homeserver), [expected.containerName, `${expected.containerName}-db`].sort());
+            }
+            if (edge) {
+                assert.deepEqual(attached(edge), [expected.containerName]);
+            }
+            for (const network of Object.values(networks) as { labels: unknown }[]) {
+                assert.ok((network.labels as { label: string; value: string }[]).some((l) => l.label === "io.synapse-stack.stack" && l.value === stack));
+            }
+        });
+
+        it("gives PostgreSQL its password as a file only, a UTF8/C database and a health check, hardened", () => {
+            if (!postgres) {
+                return;
+            }
+            assert.equal(postgres.user, "999:999");
+            assert.deepEqual(
+                postgres.envs.filter((env) => env.startsWith("POSTGRES_")).sort(),
+                [
+                    "POSTGRES_DB=synapse",
+                    "POSTGRES_INITDB_ARGS=--encoding=UTF8 --locale=C",
+                    "POSTGRES_PASSWORD_FILE=/var/lib/postgresql/data/synapse-password",
+                    "POSTGRES_USER=synapse",
+                ],
+            );
+            assert.equal(postgres.uploads, undefined, "nothing is copied into the read-only container");
+            const writer = command("synapse-postgres-password-file-write");
+            assert.match(writer.create, /^docker run --rm -i --network none --user 999:999 .* -v synapse-\S+-db:\/var\/lib\/postgresql\/data --entrypoint sh /);
+            assert.match(writer.create, /\/var\/lib\/postgresql\/data\/synapse-password$/);
+            assert.equal(String(allStrings(writer.stdin)), MOCK_DB_PASSWORD, "the password travels on stdin");
+            const apply = command("synapse-postgres-password-apply");
+            assert.match(String(allStrings(apply.stdin)), /^SET log_statement = 'none';\nALTER ROLE synapse WITH PASSWORD 'SCRAM-SHA-256\$4096:/);
+            assert.ok(!String(allStrings(apply.stdin)).includes(MOCK_DB_PASSWORD), "only its SCRAM verifier reaches psql");
+            assert.deepEqual(postgres.ports ?? [], [], "never published on the host");
+            assert.deepEqual(postgres.healthcheck?.tests.slice(0, 2), ["CMD", "pg_isready"]);
+            assert.deepEqual(postgres.capabilities, { drops: ["ALL"], adds: [] });
+            assert.equal(postgres.readOnly, true);
+        });
+
+        it("publishes only the edge, on the bind address, forwarding Matrix paths to the homeserver", () => {
+            if (!edge) {
+                return;
+            }
+            assert.deepEqual(
+                edge.ports?.map(({ internal, external, ip }) => ({ internal, external, ip })),
+                [
+                    { internal: 443, external: expected.httpsPort, ip: expected.bindAddress },
+                    ...(expected.federationPort ? [{ internal: 8448, external: expected.federationPort, ip: expected.bindAddress }] : []),
+                ],
+            );
+            assert.equal(edge.uploads, undefined, "nothing is copied into the read-only container");
+            const writer = command("synapse-edge-caddyfile-write");
+            assert.match(writer.create, /-v synapse-\S+-edge:\/data --entrypoint sh .* \/data\/synapse-stack.Caddyfile$/);
+            const caddyfile = String(allStrings(writer.stdin));
+            assert.match(caddyfile, new RegExp(`https://${expected.publicHost}:443 \\{`));
+            assert.match(caddyfile, new RegExp(`reverse_proxy ${expected.containerName}:8008`));
+            assert.match(caddyfile, /handle \/_synapse\/admin\/\* \{\n\t\trespond "The admin API is not exposed here" 403/);
+            if (expected.tls === "acme") {
+                assert.match(caddyfile, new RegExp(`email ${expected.acmeEmail}`));
+            }
+            assert.deepEqual(edge.capabilities, { drops: ["ALL"], adds: [] });
         });
 
         it("runs the recipe's generate once per change, in a hardened one-shot container on the volume", () => {
-            const generate = command("-generate-run");
+            const generate = command("synapse-generate-run");
             const create = generate.create;
             for (const part of [
                 `docker rm -f ${expected.containerName}-generate >/dev/null 2>&1; docker run -i --name ${expected.containerName}-generate`,
@@ -97,16 +188,16 @@ export function describeStackWiring(stack: string): void {
             assert.equal(homeserver.memory, expected.memoryLimitMb);
             assert.equal(homeserver.cpus, expected.cpuLimit);
             assert.equal(homeserver.uploads, undefined, "nothing is copied into the read-only container");
-            const pids = command("-pids-update");
+            const pids = command("synapse-pids-update");
             assert.equal(pids.create, `docker update --pids-limit 512 ${expected.containerName} >/dev/null`);
             assert.deepEqual(pids.triggers, ["synapse-homeserver-id", pids.create]);
         });
 
-        it("mounts the volume at /data and publishes 8008 on the configured address and port only", () => {
+        it("mounts the volume at /data and publishes 8008 on the configured address and port, unless behind the edge", () => {
             assert.deepEqual(homeserver.volumes, [{ volumeName: expected.volumeName, containerPath: "/data" }]);
             assert.deepEqual(
                 homeserver.ports?.map(({ internal, external, ip }) => ({ internal, external, ip })),
-                [{ internal: 8008, external: expected.httpPort, ip: expected.bindAddress }],
+                edge ? [] : [{ internal: 8008, external: expected.httpPort, ip: expected.bindAddress }],
             );
         });
 
@@ -126,17 +217,37 @@ export function describeStackWiring(stack: string): void {
         });
 
         it("renders the overlay with the stack's settings, registration closed", () => {
-            const stdin = String(allStrings(command("-generate-run").stdin)).split("\n")[0];
-            const overlay = (JSON.parse(stdin) as { overlay: string }).overlay;
-            assert.match(overlay, new RegExp(`"public_baseurl": "${expected.publicBaseUrl}"`));
-            assert.match(overlay, /"enable_registration": false/);
-            assert.match(overlay, new RegExp(`"report_stats": ${expected.reportStats}`));
+            const stdin = String(allStrings(command("synapse-generate-run").stdin)).split("\n")[0];
+            const overlay = JSON.parse(
+                (JSON.parse(stdin) as { overlay: string }).overlay.split("\n").filter((line) => !line.startsWith("#")).join("\n"),
+            ) as Record<string, unknown> & { listeners: { x_forwarded: boolean }[]; database?: { name: string; args: Record<string, unknown> } };
+            assert.equal(overlay.public_baseurl, expected.publicBaseUrl);
+            assert.equal(overlay.enable_registration, false);
+            assert.equal(overlay.report_stats, expected.reportStats);
+            assert.equal(overlay.listeners[0].x_forwarded, expected.tls !== "none", "X-Forwarded-For is trusted only behind the edge");
+            if (postgres) {
+                assert.equal(overlay.database?.name, "psycopg2");
+                assert.equal(overlay.database?.args.host, `${expected.containerName}-db`);
+                assert.equal(overlay.database?.args.password, MOCK_DB_PASSWORD, "the database password reaches Synapse in its secret config");
+            } else {
+                assert.equal(overlay.database, undefined, "the generated SQLite block stays");
+            }
+        });
+
+        it("keeps the database password out of every argument and variable: a file for PostgreSQL, the secret config for Synapse", () => {
+            for (const resource of run.resources) {
+                const allowed = ["stdin", "result", ...(resource.name === "synapse-postgres-server" ? ["uploads"] : [])];
+                const elsewhere = Object.entries(resource.inputs).filter(([key]) => !allowed.includes(key));
+                for (const text of allStrings(Object.fromEntries(elsewhere))) {
+                    assert.ok(!text.includes(MOCK_DB_PASSWORD), `${resource.type} ${resource.name} holds the database password`);
+                }
+            }
         });
 
         it("keeps the admin password secret and out of every command string, argument and variable", () => {
             assert.deepEqual(run.secretOutputs, ["adminPassword"]);
             assert.equal(run.outputs.adminPassword, MOCK_PASSWORD);
-            const ensure = command("-admin-ensure");
+            const ensure = command("synapse-admin-ensure");
             assert.equal(ensure.logging, "stderr", "the script's messages, never stdout");
             assert.ok(String(allStrings(ensure.stdin)).includes(MOCK_PASSWORD), "the password travels on stdin");
             for (const resource of run.resources) {
@@ -148,14 +259,14 @@ export function describeStackWiring(stack: string): void {
         });
 
         it("ensures the admin as the homeserver's user inside its container, re-running for a new container", () => {
-            const ensure = command("-admin-ensure");
+            const ensure = command("synapse-admin-ensure");
             assert.ok(
                 ensure.create.startsWith(`docker exec -i -u ${expected.uid}:${expected.gid} ${expected.containerName} python3 -c 'import json,sys;`),
                 ensure.create,
             );
             assert.equal(ensure.triggers?.[0], "synapse-homeserver-id");
             assert.match(String(ensure.triggers?.[1]), /^[0-9a-f]{16}$/);
-            const password = byType(run, "random:index/randomPassword:RandomPassword")[0].inputs;
+            const password = byType(run, "random:index/randomPassword:RandomPassword").find((r) => r.name === "synapse-admin-password")!.inputs;
             assert.deepEqual(password.keepers, { version: expected.adminPasswordVersion });
             assert.equal(password.special, false);
         });
@@ -170,6 +281,9 @@ export function describeStackWiring(stack: string): void {
                 containerName: expected.containerName,
                 image: { reference: expected.image, id: "sha256:mockimage" },
                 signingKeyId: MOCK_SIGNING_KEY_ID,
+                database: expected.database,
+                ...(postgres ? { databaseVolumeName: expected.databaseVolumeName } : {}),
+                ...(edge ? wellKnownOutputs(expected) : {}),
             });
         });
     });

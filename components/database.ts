@@ -1,0 +1,178 @@
+import * as crypto from "node:crypto";
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { containerHardening, type Hardening } from "./hardening";
+import { imageResource, POSTGRES_IMAGE } from "./images";
+import { VolumeFile } from "./files";
+import { LABEL_PREFIX, labelList, ownerLabels } from "./labels";
+import { PidsLimit } from "./limits";
+import type { DatabaseConfig } from "./overlay";
+import { fingerprint, shellQuote } from "./scripts";
+import { DataVolume } from "./storage";
+
+/** Where the data volume is mounted: the image's VOLUME, so no anonymous volume is made beside it. */
+const VOLUME_PATH = "/var/lib/postgresql/data";
+/** The cluster lives one level down, so the volume's root can hold the password file initdb reads once. */
+const PGDATA = `${VOLUME_PATH}/pgdata`;
+const PASSWORD_FILE_NAME = "synapse-password";
+const PASSWORD_FILE = `${VOLUME_PATH}/${PASSWORD_FILE_NAME}`;
+
+/**
+ * PostgreSQL runs as its own user (999 in the official image and the local build) from the first instruction, so
+ * it needs no capability; it writes to its volume, its socket directory and /tmp. One process per connection
+ * (Synapse's pool holds at most 10) plus a handful of workers.
+ */
+export const DATABASE_HARDENING: Hardening = {
+    pidsLimit: 256,
+    tmpfs: { "/var/run/postgresql": "rw,nosuid,nodev,mode=1777,size=16m", "/tmp": "rw,nosuid,nodev,size=64m" },
+};
+
+/**
+ * PostgreSQL's SCRAM-SHA-256 verifier of a password (what ALTER ROLE ... PASSWORD accepts in place of the password):
+ * RFC 5802 keys over PBKDF2 with 4096 rounds. The salt comes from the password itself, so the same password gives
+ * the same verifier and an unchanged stack plans no change.
+ */
+export function scramVerifier(password: string): string {
+    const iterations = 4096;
+    const salt = crypto.createHash("sha256").update(`synapse-stack salt:${password}`).digest().subarray(0, 16);
+    const salted = crypto.pbkdf2Sync(password, salt, iterations, 32, "sha256");
+    const clientKey = crypto.createHmac("sha256", salted).update("Client Key").digest();
+    const storedKey = crypto.createHash("sha256").update(clientKey).digest();
+    const serverKey = crypto.createHmac("sha256", salted).update("Server Key").digest();
+    return `SCRAM-SHA-256$${iterations}:${salt.toString("base64")}$${storedKey.toString("base64")}:${serverKey.toString("base64")}`;
+}
+
+export interface DatabaseArgs {
+    /** PostgreSQL image (official or with its interface), major 14 or newer. Default POSTGRES_IMAGE. */
+    image?: pulumi.Input<string>;
+    /** Name of the data volume; an existing one is adopted. Default `<name>-db`. */
+    volumeName?: pulumi.Input<string>;
+    /** Name of the container, which is also its host name on the network. Default `<name>-db`. */
+    containerName?: pulumi.Input<string>;
+    /** The private network shared only with the homeserver. */
+    networkName: pulumi.Input<string>;
+    /** Keep the data volume on destroy. Default false. */
+    retainOnDestroy?: boolean;
+    /** Owner labels; the role is added. */
+    labels: { project: string; stack: string };
+}
+
+/**
+ * A PostgreSQL server for Synapse: its own volume (as safe as the homeserver's), a private network, a random
+ * password that reaches PostgreSQL as a file and Synapse in its secret config, and a database created as Synapse
+ * requires (UTF8, C collation and ctype). Healthy before anything that uses it starts.
+ */
+export class Database extends pulumi.ComponentResource {
+    /** The host name the homeserver reaches the server at. */
+    public readonly host: pulumi.Output<string>;
+    /** The data volume's name. */
+    public readonly volumeName: pulumi.Output<string>;
+    /** Synapse's `database:` block (secret: it holds the password). */
+    public readonly synapseConfig: pulumi.Output<DatabaseConfig>;
+
+    constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("synapse:index:Database", name, {}, opts);
+
+        const volume = new DataVolume(
+            `${name}-data`,
+            {
+                volumeName: args.volumeName ?? `${name}-db`,
+                retainOnDestroy: args.retainOnDestroy,
+                labels: ownerLabels(args.labels.project, args.labels.stack, "database"),
+            },
+            { parent: this },
+        );
+
+        const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, { parent: this });
+        const image = imageResource(`${name}-image`, args.image ?? POSTGRES_IMAGE, this);
+
+        // Read once, by initdb, as the server's own user; the file stays in the volume (which holds the data anyway).
+        const passwordFile = new VolumeFile(
+            `${name}-password-file`,
+            {
+                image: image.imageId,
+                volumeName: volume.volumeName,
+                mountPath: VOLUME_PATH,
+                path: PASSWORD_FILE_NAME,
+                content: password.result,
+                user: "999:999",
+            },
+            { parent: this },
+        );
+
+        const container = new docker.Container(
+            `${name}-server`,
+            {
+                name: args.containerName ?? `${name}-db`,
+                image: image.imageId,
+                user: "999:999",
+                envs: [
+                    "POSTGRES_USER=synapse",
+                    "POSTGRES_DB=synapse",
+                    `POSTGRES_PASSWORD_FILE=${PASSWORD_FILE}`,
+                    // Synapse refuses any other encoding or locale; initdb in a bare Debian root would pick SQL_ASCII.
+                    "POSTGRES_INITDB_ARGS=--encoding=UTF8 --locale=C",
+                    `PGDATA=${PGDATA}`,
+                ],
+                volumes: [{ volumeName: volume.volumeName, containerPath: VOLUME_PATH }],
+                networksAdvanced: [{ name: args.networkName }],
+                restart: "unless-stopped",
+                healthcheck: {
+                    tests: ["CMD", "pg_isready", "--host=127.0.0.1", "--username=synapse", "--dbname=synapse"],
+                    interval: "1s",
+                    timeout: "5s",
+                    retries: 120,
+                },
+                wait: true,
+                waitTimeout: 180,
+                // A clean shutdown (SIGINT, the image's stop signal) with time to checkpoint, never a kill mid-write.
+                destroyGraceSeconds: 60,
+                ...containerHardening(DATABASE_HARDENING),
+                labels: [
+                    ...labelList(ownerLabels(args.labels.project, args.labels.stack, "database")),
+                    // Data flow from the password file: the server starts only once it is written.
+                    { label: `${LABEL_PREFIX}.config`, value: passwordFile.fingerprint },
+                ],
+            },
+            { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["healthcheck"] },
+        );
+        // A kept or adopted volume was initialised with another password: set this one on every new server, as a
+        // SCRAM verifier, so not even PostgreSQL's own log could ever show the password.
+        const applyPassword = new command.local.Command(
+            `${name}-password-apply`,
+            {
+                create: pulumi.interpolate`docker exec -i ${container.name.apply(shellQuote)} psql --no-psqlrc --quiet -v ON_ERROR_STOP=1 --username=synapse --dbname=synapse`,
+                stdin: pulumi.secret(
+                    password.result.apply((secret) => `SET log_statement = 'none';\nALTER ROLE synapse WITH PASSWORD '${scramVerifier(secret)}';\n`),
+                ),
+                logging: "stderr",
+                triggers: [container.id, fingerprint(password.result)],
+            },
+            { parent: this, additionalSecretOutputs: ["stdin"] },
+        );
+        new PidsLimit(`${name}-pids`, { containerName: container.name, containerId: container.id, limit: DATABASE_HARDENING.pidsLimit }, { parent: this });
+
+        this.host = container.name;
+        this.volumeName = volume.volumeName;
+        this.synapseConfig = pulumi.secret(
+            pulumi.all([container.name, password.result, applyPassword.id]).apply(([host, secret]): DatabaseConfig => ({
+                name: "psycopg2",
+                args: {
+                    user: "synapse",
+                    password: secret,
+                    dbname: "synapse",
+                    host,
+                    port: 5432,
+                    cp_min: 5,
+                    cp_max: 10,
+                    keepalives_idle: 10,
+                    keepalives_interval: 10,
+                    keepalives_count: 3,
+                },
+            })),
+        );
+        this.registerOutputs({ host: this.host, volumeName: this.volumeName });
+    }
+}

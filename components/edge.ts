@@ -1,0 +1,217 @@
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import {
+    CA_ROOT_PATH,
+    CADDYFILE_PATH,
+    CERTIFICATE_PATH,
+    EDGE_DATA,
+    HEALTH_PORT,
+    PRIVATE_KEY_PATH,
+    renderCaddyfile,
+    type TlsMode,
+    wellKnown,
+} from "./caddyfile";
+import { containerHardening, type Hardening } from "./hardening";
+import { CADDY_IMAGE, imageResource } from "./images";
+import { VolumeFile } from "./files";
+import { LABEL_PREFIX, labelList, ownerLabels } from "./labels";
+import { PidsLimit } from "./limits";
+import { fingerprint, shellQuote } from "./scripts";
+import { DataVolume } from "./storage";
+
+/**
+ * Caddy runs as root inside its container but keeps no capability: it binds 443 and 8448 (Docker lets any user bind
+ * low ports in a container's own network namespace) and writes only its root-owned volume and /config.
+ */
+export const EDGE_HARDENING: Hardening = {
+    pidsLimit: 128,
+    tmpfs: { "/config": "rw,nosuid,nodev,size=16m", "/tmp": "rw,nosuid,nodev,size=16m" },
+};
+
+export interface EdgeArgs {
+    /** How certificates are obtained: internal (the proxy's own CA), acme (Let's Encrypt), files (given). */
+    tls: TlsMode;
+    /** The Matrix server name. */
+    serverName: pulumi.Input<string>;
+    /** The host clients connect to. Default serverName. */
+    publicHost?: pulumi.Input<string>;
+    /** Host port for https (443 in the container). Default 443. */
+    httpsPort?: pulumi.Input<number>;
+    /** Host port for federation (8448 in the container); 0 federates through httpsPort. Default 8448. */
+    federationPort?: pulumi.Input<number>;
+    /** Host address the ports are published on. Default 127.0.0.1. */
+    bindAddress?: pulumi.Input<string>;
+    /** Serve the delegation documents (/.well-known/matrix/*) from the edge. Default false. */
+    serveWellKnown?: pulumi.Input<boolean>;
+    /** Forward /_synapse/admin to Synapse. Default false: refused. */
+    exposeAdminApi?: pulumi.Input<boolean>;
+    /** Largest request body in bytes (Synapse's max_upload_size). Default 50 MiB. */
+    maxBodyBytes?: pulumi.Input<number>;
+    /** The homeserver as the edge reaches it on the shared network, host:port. */
+    upstream: pulumi.Input<string>;
+    /** Contact address for Let's Encrypt; required with acme. */
+    acmeEmail?: pulumi.Input<string>;
+    /** PEM certificate chain; required with files. */
+    certificate?: pulumi.Input<string>;
+    /** PEM private key (secret); required with files. */
+    privateKey?: pulumi.Input<string>;
+    /** Caddy image (official or with its interface). Default CADDY_IMAGE. */
+    image?: pulumi.Input<string>;
+    /** Name of the edge's volume (certificates, the local CA, the config). Default `<name>-edge`. */
+    volumeName?: pulumi.Input<string>;
+    /** Name of the container. Default `<name>-edge`. */
+    containerName?: pulumi.Input<string>;
+    /** The network shared with the homeserver. */
+    networkName: pulumi.Input<string>;
+    /** Further networks to join, with the aliases other containers find the edge by there. */
+    extraNetworks?: pulumi.Input<{ name: pulumi.Input<string>; aliases: pulumi.Input<string>[] }[]>;
+    /** Keep the volume (and so the local CA) on destroy. Default false. */
+    retainOnDestroy?: boolean;
+    /** Owner labels; the role is added. */
+    labels: { project: string; stack: string };
+}
+
+/**
+ * The TLS edge: Caddy in front of the homeserver, which is then published nowhere else. It terminates TLS for
+ * clients (httpsPort) and federation (federationPort, or through httpsPort with delegation), forwards only Matrix
+ * paths, refuses the admin API unless exposed, and can serve the delegation documents.
+ */
+export class Edge extends pulumi.ComponentResource {
+    /** The public base URL clients use, e.g. https://matrix.example.org. */
+    public readonly url: pulumi.Output<string>;
+    /** The JSON to serve at https://<serverName>/.well-known/matrix/server. */
+    public readonly wellKnownServer: pulumi.Output<string>;
+    /** The JSON to serve at https://<serverName>/.well-known/matrix/client (with Access-Control-Allow-Origin: *). */
+    public readonly wellKnownClient: pulumi.Output<string>;
+    /** The root certificate of the edge's local CA (tls internal); stable across updates. Undefined otherwise. */
+    public readonly caCertificate: pulumi.Output<string | undefined>;
+    /** The edge container's name. */
+    public readonly containerName: pulumi.Output<string>;
+
+    constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("synapse:index:Edge", name, {}, opts);
+
+        const publicHost = pulumi.output(args.publicHost ?? args.serverName);
+        const httpsPort = pulumi.output(args.httpsPort ?? 443);
+        const federationPort = pulumi.output(args.federationPort ?? 8448);
+        const bindAddress = pulumi.output(args.bindAddress ?? "127.0.0.1");
+
+        const volume = new DataVolume(
+            `${name}-data`,
+            {
+                volumeName: args.volumeName ?? `${name}-edge`,
+                retainOnDestroy: args.retainOnDestroy,
+                labels: ownerLabels(args.labels.project, args.labels.stack, "edge"),
+            },
+            { parent: this },
+        );
+
+        const caddyfile = pulumi
+            .output({
+                tls: args.tls,
+                serverName: args.serverName,
+                publicHost,
+                httpsPort,
+                federationPort,
+                serveWellKnown: args.serveWellKnown ?? false,
+                exposeAdminApi: args.exposeAdminApi ?? false,
+                upstream: args.upstream,
+                maxBodyBytes: args.maxBodyBytes ?? 50 * 1024 ** 2,
+                acmeEmail: args.acmeEmail,
+                caName: pulumi.interpolate`${args.labels.stack} synapse-stack`,
+            })
+            .apply(renderCaddyfile);
+
+        const image = imageResource(`${name}-image`, args.image ?? CADDY_IMAGE, this);
+
+        // Into the volume, before Caddy starts: Docker copies nothing into a read-only root.
+        const files = [
+            { role: "caddyfile", path: CADDYFILE_PATH, content: caddyfile },
+            ...(args.tls === "files"
+                ? [
+                      { role: "certificate", path: CERTIFICATE_PATH, content: pulumi.output(args.certificate ?? "") },
+                      { role: "private-key", path: PRIVATE_KEY_PATH, content: pulumi.secret(args.privateKey ?? "") },
+                  ]
+                : []),
+        ].map(
+            (file) =>
+                new VolumeFile(
+                    `${name}-${file.role}`,
+                    {
+                        image: image.imageId,
+                        volumeName: volume.volumeName,
+                        mountPath: EDGE_DATA,
+                        path: file.path.slice(EDGE_DATA.length + 1),
+                        content: file.content,
+                    },
+                    { parent: this },
+                ),
+        );
+        const ports = pulumi.all([bindAddress, httpsPort, federationPort]).apply(([ip, https, federation]) => [
+            { internal: 443, external: https, ip, protocol: "tcp" },
+            ...(federation ? [{ internal: 8448, external: federation, ip, protocol: "tcp" }] : []),
+        ]);
+        const container = new docker.Container(
+            `${name}-proxy`,
+            {
+                name: args.containerName ?? `${name}-edge`,
+                image: image.imageId,
+                command: ["caddy", "run", "--config", CADDYFILE_PATH, "--adapter", "caddyfile"],
+                volumes: [{ volumeName: volume.volumeName, containerPath: EDGE_DATA }],
+                ports,
+                networksAdvanced: pulumi
+                    .all([args.networkName, args.extraNetworks ?? []])
+                    .apply(([network, extra]) => [{ name: network }, ...extra]),
+                restart: "unless-stopped",
+                healthcheck: {
+                    // busybox wget in the official image, Debian's wget in the local build.
+                    tests: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${HEALTH_PORT}/health`],
+                    interval: "1s",
+                    timeout: "3s",
+                    retries: 60,
+                },
+                wait: true,
+                // Caddy serves within a second or two; a config it refuses makes it restart, not get healthy.
+                waitTimeout: 60,
+                destroyGraceSeconds: 10,
+                ...containerHardening(EDGE_HARDENING),
+                labels: [
+                    ...labelList(ownerLabels(args.labels.project, args.labels.stack, "edge")),
+                    // Data flow from the written files: Caddy starts on them, and restarts when they change.
+                    { label: `${LABEL_PREFIX}.config`, value: fingerprint(pulumi.concat(...files.map((file) => file.fingerprint))) },
+                ],
+            },
+            { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["healthcheck"] },
+        );
+        new PidsLimit(`${name}-pids`, { containerName: container.name, containerId: container.id, limit: EDGE_HARDENING.pidsLimit }, { parent: this });
+
+        if (args.tls === "internal") {
+            // The root lives in the volume: created once, the same across container replacements and updates.
+            const readRoot = pulumi.interpolate`docker exec ${container.name.apply(shellQuote)} cat ${CA_ROOT_PATH}`;
+            const root = new command.local.Command(
+                `${name}-ca`,
+                { create: readRoot, triggers: [container.id] },
+                { parent: this },
+            );
+            this.caCertificate = root.stdout.apply((pem) => `${pem.trim()}\n`);
+        } else {
+            this.caCertificate = pulumi.output<string | undefined>(undefined);
+        }
+
+        const documents = pulumi.all([publicHost, httpsPort, federationPort]).apply(([host, https, federation]) =>
+            wellKnown({ publicHost: host, httpsPort: https, federationPort: federation }),
+        );
+        this.url = pulumi.all([publicHost, httpsPort]).apply(([host, port]) => `https://${host}${port === 443 ? "" : `:${port}`}`);
+        this.wellKnownServer = documents.server;
+        this.wellKnownClient = documents.client;
+        this.containerName = container.name;
+        this.registerOutputs({
+            url: this.url,
+            wellKnownServer: this.wellKnownServer,
+            wellKnownClient: this.wellKnownClient,
+            caCertificate: this.caCertificate,
+            containerName: this.containerName,
+        });
+    }
+}

@@ -1,0 +1,57 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { runFlags } from "./hardening";
+import { fingerprint, shellQuote } from "./scripts";
+
+export interface VolumeFileArgs {
+    /** The image to write with (the one that will read the file, so the volume gets that image's layout first). */
+    image: pulumi.Input<string>;
+    /** The volume to write into. */
+    volumeName: pulumi.Input<string>;
+    /** Where the volume is mounted, as in the container that reads the file (the image's VOLUME, if it has one). */
+    mountPath: string;
+    /** The file's path, inside mountPath. */
+    path: string;
+    /** The file's content; a secret stays one (it travels on stdin). */
+    content: pulumi.Input<string>;
+    /** The user:group that writes (and so owns) the file. Default 0:0. */
+    user?: string;
+}
+
+/**
+ * A file written into a volume by a one-shot container, before the container that reads it starts. Docker copies
+ * nothing into a container whose root filesystem is read-only, not even onto a volume, so the docker provider's
+ * uploads cannot be used there. The content travels on stdin and the file is created mode 0600.
+ */
+export class VolumeFile extends pulumi.ComponentResource {
+    /** A fingerprint of the content: a label with it restarts the reader when the file changes. */
+    public readonly fingerprint: pulumi.Output<string>;
+
+    constructor(name: string, args: VolumeFileArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("synapse:index:VolumeFile", name, {}, opts);
+
+        const create = pulumi.all([args.image, args.volumeName]).apply(([image, volume]) =>
+            [
+                "docker", "run", "--rm", "-i", "--network", "none", "--user", args.user ?? "0:0",
+                ...runFlags({ pidsLimit: 16, tmpfs: {}, memoryMb: 64 }),
+                "-v", `${volume}:${args.mountPath}`,
+                "--entrypoint", "sh", image,
+                "-c", 'umask 077 && cat > "$0.tmp" && mv -f "$0.tmp" "$0"', `${args.mountPath}/${args.path}`,
+            ].map(shellQuote).join(" "),
+        );
+        const content = pulumi.output(args.content);
+        const write = new command.local.Command(
+            `${name}-write`,
+            {
+                create,
+                stdin: content,
+                logging: "stderr",
+                // Every change is a create, which is retried when it failed.
+                triggers: [fingerprint(pulumi.concat(create, content))],
+            },
+            { parent: this, additionalSecretOutputs: ["stdin"] },
+        );
+        this.fingerprint = pulumi.all([write.id, fingerprint(content)]).apply(([, print]) => print);
+        this.registerOutputs({ fingerprint: this.fingerprint });
+    }
+}
