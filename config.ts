@@ -20,6 +20,10 @@ export const STACK_OWNED_KEYS: Readonly<Record<string, string>> = {
     report_stats: "set synapse:reportStats instead",
     enable_registration: "registration stays closed; create users through the admin API",
     listeners: "the stack publishes the generated listener on port 8008",
+    federation_domain_whitelist: "set synapse:federation.allowList instead",
+    federation_custom_ca_list: "set synapse:federation.trustedCaCertificates instead",
+    ip_range_whitelist: "set synapse:federation.allowPrivateRanges instead",
+    database: "set synapse:database instead",
 };
 
 /** Every key of the `synapse:` namespace, each validated below; any other key is refused as unknown. */
@@ -52,6 +56,7 @@ export const CONFIG_KEYS = [
     "tlsCertificate",
     "tlsKey",
     "caddyImage",
+    "federation",
 ] as const;
 
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
@@ -105,9 +110,28 @@ export interface SynapseConfig {
     tlsKey?: string;
     caddyImage: string;
     edgeVolumeName: string;
+    federation: FederationConfig;
     /** The homeserver's base URL: the edge's public URL, or the published port as reached from the Docker host. */
     url: string;
 }
+
+/** synapse:federation: who this homeserver federates with, and how it trusts them. */
+export interface FederationConfig {
+    /** false: an island, no federation listener, no outbound federation. Default true. */
+    enabled: boolean;
+    /** Synapse's federation_domain_whitelist; undefined: everyone. */
+    allowList?: string[];
+    /** PEM roots trusted for federation instead of the system store (federation_custom_ca_list). */
+    trustedCaCertificates: string[];
+    /** Stacks (org/project/stack) whose caCertificate output is trusted too, read through stack references. */
+    peerStacks: string[];
+    /** CIDRs taken out of Synapse's outbound IP blocklist (ip_range_whitelist), e.g. a Docker network's subnet. */
+    allowPrivateRanges: string[];
+    /** An existing Docker network: the edge joins it with the server name as alias, the homeserver to reach peers. */
+    network?: string;
+}
+
+export const FEDERATION_KEYS = ["enabled", "allowList", "trustedCaCertificates", "peerStacks", "allowPrivateRanges", "network"] as const;
 
 /** What the last deployment of this stack recorded (its outputs); absent on a new stack. */
 export interface PreviousSettings {
@@ -136,6 +160,16 @@ const IMAGE_REF =
 const MEMORY_SIZE = /^(\d+(?:\.\d+)?)([kmg])$/i;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const TLS_MODES = ["none", "internal", "acme", "files"] as const;
+const PEM_CERTIFICATE = /^-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*$/;
+const STACK_NAME = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+){0,2}$/;
+const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
+/** An IPv4 or IPv6 CIDR such as 172.18.0.0/16 or fd00::/8. */
+export function isCidr(value: string): boolean {
+    const [address, bits, ...rest] = value.split("/");
+    const version = net.isIP(address ?? "");
+    return rest.length === 0 && version !== 0 && /^\d{1,3}$/.test(bits ?? "") && Number(bits) <= (version === 4 ? 32 : 128);
+}
 const MIN_MEMORY_MB = 256;
 
 export function isDnsName(value: string): boolean {
@@ -458,6 +492,72 @@ function readHomeserverSettings(reader: Reader): Pick<SynapseConfig, "reportStat
     return { reportStats, extraConfig };
 }
 
+function readFederation(reader: Reader, tls: SynapseConfig["tls"], extraConfig: Record<string, unknown>): FederationConfig {
+    const federation: FederationConfig = { enabled: true, trustedCaCertificates: [], peerStacks: [], allowPrivateRanges: [] };
+    const text = reader.value("federation");
+    if (text === undefined) {
+        return federation;
+    }
+    let given: unknown;
+    try {
+        given = JSON.parse(text);
+    } catch {
+        given = text;
+    }
+    if (typeof given !== "object" || given === null || Array.isArray(given)) {
+        reader.bad("federation", text, `a mapping with the keys ${FEDERATION_KEYS.join(", ")}`);
+        return federation;
+    }
+    const value = given as Record<string, unknown>;
+    for (const key of Object.keys(value)) {
+        if (!(FEDERATION_KEYS as readonly string[]).includes(key)) {
+            reader.problems.push(`synapse:federation.${key} is not a federation setting: known keys are ${FEDERATION_KEYS.join(", ")}`);
+        }
+    }
+    const list = (key: string, valid: (item: string) => boolean, expected: string): string[] => {
+        const items = value[key];
+        if (items === undefined) {
+            return [];
+        }
+        if (!Array.isArray(items) || !items.every((item) => typeof item === "string" && valid(item))) {
+            reader.bad(`federation.${key}`, items, expected);
+            return [];
+        }
+        return items as string[];
+    };
+    if (value.enabled !== undefined && typeof value.enabled !== "boolean" && value.enabled !== "true" && value.enabled !== "false") {
+        reader.bad("federation.enabled", value.enabled, "true or false");
+    }
+    federation.enabled = !(value.enabled === false || value.enabled === "false");
+    if (value.allowList !== undefined) {
+        federation.allowList = list("allowList", isDnsName, "a list of server names such as [a.example.org, b.example.org]");
+    }
+    federation.trustedCaCertificates = list("trustedCaCertificates", (item) => PEM_CERTIFICATE.test(item.trim()), "a list of PEM certificates (-----BEGIN CERTIFICATE-----...)");
+    federation.peerStacks = list("peerStacks", (item) => STACK_NAME.test(item), "a list of stack names such as organization/synapse/b");
+    federation.allowPrivateRanges = list("allowPrivateRanges", isCidr, "a list of CIDRs such as 172.18.0.0/16");
+    if (value.network !== undefined) {
+        if (typeof value.network !== "string" || !NETWORK_NAME.test(value.network)) {
+            reader.bad("federation.network", value.network, "the name of an existing Docker network, such as matrix-lab");
+        } else {
+            federation.network = value.network;
+        }
+    }
+    if (federation.network !== undefined && tls === "none") {
+        reader.problems.push("synapse:federation.network needs synapse:tls: peers reach this homeserver through its TLS edge");
+    }
+    if ((federation.trustedCaCertificates.length > 0 || federation.peerStacks.length > 0) && extraConfig.trusted_key_servers !== undefined) {
+        reader.problems.push(
+            'synapse:extraConfig key "trusted_key_servers" is owned by the stack when federation trusts its own CAs: it stays empty (keys come from the peers themselves)',
+        );
+    }
+    if (!federation.enabled) {
+        for (const key of FEDERATION_KEYS.filter((item) => item !== "enabled" && value[item] !== undefined)) {
+            reader.problems.push(`synapse:federation.${key} has no effect with synapse:federation.enabled false: remove it`);
+        }
+    }
+    return federation;
+}
+
 function checkKnownKeys(reader: Reader, setKeys: readonly string[]): void {
     for (const key of setKeys) {
         if ((CONFIG_KEYS as readonly string[]).includes(key)) {
@@ -480,6 +580,7 @@ export function parseConfig(given: RawConfig, context: ConfigContext): SynapseCo
     checkKnownKeys(reader, context.setKeys ?? Object.keys(given));
     const identity = readIdentity(reader);
     const edge = readEdge(reader, identity.serverName, context.stack);
+    const settings = readHomeserverSettings(reader);
     const config: SynapseConfig = {
         ...identity,
         ...readImage(reader),
@@ -487,9 +588,10 @@ export function parseConfig(given: RawConfig, context: ConfigContext): SynapseCo
         ...readRuntime(reader),
         ...readAdmin(reader),
         ...readStorage(reader, context.stack),
-        ...readHomeserverSettings(reader),
+        ...settings,
         ...readDatabase(reader, context.stack),
         ...edge,
+        federation: readFederation(reader, edge.tls, settings.extraConfig),
     };
     if (reader.problems.length > 0) {
         throw new ConfigError(reader.problems);
@@ -577,7 +679,21 @@ export function homeserverArgs(config: SynapseConfig): HomeserverArgs {
                       image: config.caddyImage,
                       volumeName: config.edgeVolumeName,
                   },
+        federation: {
+            enabled: config.federation.enabled,
+            allowList: config.federation.allowList,
+            trustedCaCertificates: [...config.federation.trustedCaCertificates, ...peerCertificates(config.federation.peerStacks)],
+            allowPrivateRanges: config.federation.allowPrivateRanges,
+            network: config.federation.network,
+        },
     };
+}
+
+/** The caCertificate outputs of peer stacks, read through stack references: the Pulumi way to wire stacks together. */
+function peerCertificates(peerStacks: string[]): pulumi.Output<string>[] {
+    return peerStacks.map(
+        (peer) => new pulumi.StackReference(`synapse-peer-${peer.replace(/\//g, "-")}`, { name: peer }).requireOutput("caCertificate") as pulumi.Output<string>,
+    );
 }
 
 /** A PEM value as given, or the contents of the file it names; refused, naming the key, when neither. */

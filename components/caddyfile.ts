@@ -13,6 +13,8 @@ export interface EdgeSettings {
     httpsPort: number;
     /** Host port of the federation listener (8448 inside the container); 0: federation through httpsPort. */
     federationPort: number;
+    /** Whether the homeserver federates at all; false: no federation listener and no server delegation. Default true. */
+    federation?: boolean;
     /** Serve /.well-known/matrix/server and /client from the edge, on publicHost and serverName. */
     serveWellKnown: boolean;
     /** Forward /_synapse/admin to Synapse instead of refusing it. */
@@ -85,9 +87,12 @@ export function renderCaddyfile(settings: EdgeSettings): string {
         ...(settings.tls === "acme" && settings.acmeEmail ? [`email ${settings.acmeEmail}`] : []),
     ];
     const proxy = `reverse_proxy ${settings.upstream}`;
+    const federates = settings.federation ?? true;
     const wellKnownRoutes = settings.serveWellKnown
         ? [
-              `handle /.well-known/matrix/server {\n\t\theader Content-Type application/json\n\t\trespond \`${known.server}\` 200\n\t}`,
+              federates
+                  ? `handle /.well-known/matrix/server {\n\t\theader Content-Type application/json\n\t\trespond \`${known.server}\` 200\n\t}`
+                  : "handle /.well-known/matrix/server {\n\t\trespond 404\n\t}",
               `handle /.well-known/matrix/client {\n\t\theader Content-Type application/json\n\t\theader Access-Control-Allow-Origin *\n\t\trespond \`${known.client}\` 200\n\t}`,
           ]
         : [`handle /.well-known/matrix/* {\n\t\t${proxy}\n\t}`];
@@ -105,7 +110,7 @@ export function renderCaddyfile(settings: EdgeSettings): string {
         `${address} {\n${[tls, ...body].filter(Boolean).map((line) => `\t${line}`).join("\n")}\n}`;
     const sites = [
         site(`https://${settings.publicHost}:443`, ["import synapse"]),
-        ...(settings.federationPort ? [site(`https://${settings.publicHost}:8448`, ["import synapse"])] : []),
+        ...(settings.federationPort && federates ? [site(`https://${settings.publicHost}:8448`, ["import synapse"])] : []),
         ...(settings.serveWellKnown && settings.serverName !== settings.publicHost
             ? [site(`https://${settings.serverName}:443`, [...wellKnownRoutes, "handle {\n\t\trespond 404\n\t}"])]
             : []),

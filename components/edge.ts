@@ -42,6 +42,8 @@ export interface EdgeArgs {
     federationPort?: pulumi.Input<number>;
     /** Host address the ports are published on. Default 127.0.0.1. */
     bindAddress?: pulumi.Input<string>;
+    /** Whether the homeserver federates; false: no federation port and no server delegation. Default true. */
+    federation?: boolean;
     /** Serve the delegation documents (/.well-known/matrix/*) from the edge. Default false. */
     serveWellKnown?: pulumi.Input<boolean>;
     /** Forward /_synapse/admin to Synapse. Default false: refused. */
@@ -114,6 +116,7 @@ export class Edge extends pulumi.ComponentResource {
                 publicHost,
                 httpsPort,
                 federationPort,
+                federation: args.federation ?? true,
                 serveWellKnown: args.serveWellKnown ?? false,
                 exposeAdminApi: args.exposeAdminApi ?? false,
                 upstream: args.upstream,
@@ -150,7 +153,7 @@ export class Edge extends pulumi.ComponentResource {
         );
         const ports = pulumi.all([bindAddress, httpsPort, federationPort]).apply(([ip, https, federation]) => [
             { internal: 443, external: https, ip, protocol: "tcp" },
-            ...(federation ? [{ internal: 8448, external: federation, ip, protocol: "tcp" }] : []),
+            ...(federation && args.federation !== false ? [{ internal: 8448, external: federation, ip, protocol: "tcp" }] : []),
         ]);
         const container = new docker.Container(
             `${name}-proxy`,

@@ -5,6 +5,8 @@ import { fingerprint, pythonFromStdin, scriptInput, shellQuote } from "./scripts
 
 /** Where the stack's overlay config lives: in the data volume, next to the generated homeserver.yaml. */
 export const OVERLAY_PATH = "/data/synapse-stack.yaml";
+/** Where further files the overlay names (federation CA roots) live, in the data volume. */
+export const FILES_DIR = "synapse-stack-files";
 
 /**
  * The one-shot container runs as root to re-own data and let the image's generate drop to UID:GID; these are the only
@@ -37,6 +39,8 @@ export interface GenerateConfigArgs {
     containerName: pulumi.Input<string>;
     /** The stack's overlay config, written to OVERLAY_PATH (mode 0600); may hold secrets. */
     overlay: pulumi.Input<string>;
+    /** Further files for the overlay to name, by file name, written into FILES_DIR (which holds nothing else). */
+    files?: pulumi.Input<Record<string, pulumi.Input<string>>>;
     /** Owner labels put on the container. */
     labels: pulumi.Input<Record<string, string>>;
 }
@@ -93,11 +97,13 @@ export class GenerateConfig extends pulumi.ComponentResource {
         });
         const stdin = scriptInput(
             "configure.py",
-            pulumi.all([args.serverName, args.volumeName, args.overlay]).apply(([serverName, volumeName, overlay]) => ({
+            pulumi.all([args.serverName, args.volumeName, args.overlay, pulumi.output(args.files ?? {})]).apply(([serverName, volumeName, overlay, files]) => ({
                 serverName,
                 volumeName,
                 overlay,
                 overlayPath: OVERLAY_PATH,
+                filesDir: FILES_DIR,
+                files,
             })),
         );
 

@@ -4,7 +4,7 @@ import { Admin } from "./admin";
 import { parseSize } from "./caddyfile";
 import { Database } from "./database";
 import { Edge, type EdgeArgs } from "./edge";
-import { GenerateConfig, OVERLAY_PATH } from "./generate";
+import { FILES_DIR, GenerateConfig, OVERLAY_PATH } from "./generate";
 import { containerHardening, type Hardening } from "./hardening";
 import { imageResource, SYNAPSE_IMAGE } from "./images";
 import { LABEL_PREFIX, labelList, ownerLabels } from "./labels";
@@ -82,7 +82,20 @@ export interface HomeserverArgs {
      * A TLS edge (Caddy) in front of the homeserver, which is then published nowhere else; it uses bindAddress for
      * its ports. Default: none, the homeserver's own port is published.
      */
-    edge?: Omit<EdgeArgs, "serverName" | "upstream" | "networkName" | "bindAddress" | "retainOnDestroy" | "labels" | "maxBodyBytes">;
+    edge?: Omit<EdgeArgs, "serverName" | "upstream" | "networkName" | "extraNetworks" | "bindAddress" | "retainOnDestroy" | "labels" | "maxBodyBytes" | "federation">;
+    /** Federation. Default: on, with the public internet's trust (system CAs, Synapse's IP blocklist, matrix.org keys). */
+    federation?: {
+        /** false: an island, no federation listener and no federation in either direction. Default true. */
+        enabled?: boolean;
+        /** The only servers federated with (federation_domain_whitelist). Default: all. */
+        allowList?: pulumi.Input<string[]>;
+        /** PEM roots trusted for federation instead of the system store; trusted_key_servers is then emptied. */
+        trustedCaCertificates?: pulumi.Input<pulumi.Input<string>[]>;
+        /** CIDRs taken out of Synapse's outbound IP blocklist, e.g. a Docker network's subnet. Default none. */
+        allowPrivateRanges?: pulumi.Input<string[]>;
+        /** An existing Docker network: the edge joins it with the server name as alias, the homeserver to reach peers. */
+        network?: pulumi.Input<string>;
+    };
 }
 
 /**
@@ -176,6 +189,11 @@ export class Homeserver extends pulumi.ComponentResource {
                           volumeName: args.edge.volumeName ?? pulumi.interpolate`${containerName}-edge`,
                           containerName: args.edge.containerName ?? pulumi.interpolate`${containerName}-edge`,
                           networkName: network.name,
+                          federation: args.federation?.enabled ?? true,
+                          // Peers on the federation network find the edge by the homeserver's names.
+                          extraNetworks: args.federation?.network
+                              ? [{ name: args.federation.network, aliases: [args.serverName, args.edge.publicHost ?? args.serverName] }]
+                              : [],
                           retainOnDestroy: args.retainDataOnDestroy,
                           labels,
                       },
@@ -199,12 +217,34 @@ export class Homeserver extends pulumi.ComponentResource {
         const imageReference = pulumi.output(args.image ?? SYNAPSE_IMAGE);
         const image = imageResource(`${name}-image`, imageReference, this);
 
+        const federation = pulumi.output({
+            enabled: args.federation?.enabled ?? true,
+            allowList: args.federation?.allowList,
+            trustedCaCertificates: args.federation?.trustedCaCertificates ?? [],
+            allowPrivateRanges: args.federation?.allowPrivateRanges ?? [],
+        });
+        // The CA roots go into the data volume, one file each, named in the overlay.
+        const caFiles = federation.apply((settings) =>
+            Object.fromEntries(settings.trustedCaCertificates.map((pem, index) => [`federation-ca-${index}.pem`, `${pem.trim()}\n`])),
+        );
         // Secret as a whole: extraConfig may hold secret values (an SMTP password set with `config set --secret`).
         const overlay = pulumi.secret(
             pulumi
-                .all([args.publicBaseUrl ?? url.apply((base) => `${base}/`), reportStats, args.extraConfig ?? {}, database?.synapseConfig])
-                .apply(([publicBaseUrl, stats, extraConfig, databaseConfig]) =>
-                    renderOverlay({ publicBaseUrl, reportStats: stats, extraConfig, behindEdge: edge !== undefined, database: databaseConfig }),
+                .all([args.publicBaseUrl ?? url.apply((base) => `${base}/`), reportStats, args.extraConfig ?? {}, database?.synapseConfig, federation, caFiles])
+                .apply(([publicBaseUrl, stats, extraConfig, databaseConfig, federated, files]) =>
+                    renderOverlay({
+                        publicBaseUrl,
+                        reportStats: stats,
+                        extraConfig,
+                        behindEdge: edge !== undefined,
+                        database: databaseConfig,
+                        federation: {
+                            enabled: federated.enabled,
+                            allowList: federated.allowList,
+                            caFiles: Object.keys(files).map((file) => `/data/${FILES_DIR}/${file}`),
+                            allowPrivateRanges: federated.allowPrivateRanges,
+                        },
+                    }),
                 ),
         );
 
@@ -220,6 +260,7 @@ export class Homeserver extends pulumi.ComponentResource {
                 volumeName: data.volumeName,
                 containerName: pulumi.interpolate`${containerName}-generate`,
                 overlay,
+                files: caFiles,
                 labels: ownerLabels(project, stack, "generate"),
             },
             { parent: this },
@@ -241,6 +282,8 @@ export class Homeserver extends pulumi.ComponentResource {
                 networksAdvanced: [
                     ...(network ? [{ name: network.name }] : []),
                     ...(databaseNetwork ? [{ name: databaseNetwork.name }] : []),
+                    // To reach peers on a federation network by their names.
+                    ...(args.federation?.network ? [{ name: args.federation.network }] : []),
                 ],
                 restart: "unless-stopped",
                 // The image's own check probes every 15 s; a short interval lets `up` return as soon as Synapse serves.

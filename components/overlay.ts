@@ -16,6 +16,17 @@ export interface OverlaySettings {
     behindEdge?: boolean;
     /** Synapse's `database:` block; absent: the generated SQLite one stays. */
     database?: DatabaseConfig;
+    /** Federation; absent: on, with the public internet's trust (system CAs, Synapse's IP blocklist). */
+    federation?: {
+        /** false: no federation listener, no federation in either direction. */
+        enabled: boolean;
+        /** The only servers federated with (federation_domain_whitelist); absent: all. */
+        allowList?: string[];
+        /** Files of the PEM roots trusted for federation instead of the system store; keys then come from peers only. */
+        caFiles: string[];
+        /** CIDRs taken out of the outbound IP blocklist (ip_range_whitelist). */
+        allowPrivateRanges: string[];
+    };
     /** Further top-level keys (never one the stack owns; config validation checks that). */
     extraConfig: Record<string, unknown>;
 }
@@ -25,6 +36,7 @@ export interface OverlaySettings {
  * generated one; JSON is valid YAML, and its key order is fixed here, so the same settings give the same bytes.
  */
 export function renderOverlay(settings: OverlaySettings): string {
+    const federation = settings.federation ?? { enabled: true, caFiles: [], allowPrivateRanges: [] };
     const overlay = {
         ...sortedKeys(settings.extraConfig),
         public_baseurl: settings.publicBaseUrl,
@@ -38,10 +50,15 @@ export function renderOverlay(settings: OverlaySettings): string {
                 tls: false,
                 type: "http",
                 x_forwarded: settings.behindEdge ?? false,
-                resources: [{ names: ["client", "federation"], compress: false }],
+                resources: [{ names: federation.enabled ? ["client", "federation"] : ["client"], compress: false }],
             },
         ],
         ...(settings.database ? { database: settings.database } : {}),
+        // An empty whitelist is Synapse's way to federate with no one.
+        ...(!federation.enabled ? { federation_domain_whitelist: [] } : federation.allowList ? { federation_domain_whitelist: federation.allowList } : {}),
+        // A private federation trusts its own CAs only, and no key server outside it (matrix.org).
+        ...(federation.caFiles.length > 0 ? { federation_custom_ca_list: federation.caFiles, trusted_key_servers: [] } : {}),
+        ...(federation.allowPrivateRanges.length > 0 ? { ip_range_whitelist: federation.allowPrivateRanges } : {}),
     };
     return [
         "# Managed by the synapse Pulumi stack: edits here are replaced on the next `pulumi up`.",

@@ -1,7 +1,8 @@
 """Prepare the data volume for the homeserver: the manual recipe's `generate` step, made safe to repeat.
 
 Runs as root in a one-shot container of the Synapse image, without network, with /data mounted. The Pulumi program
-sends one JSON line on stdin ({"serverName", "volumeName", "overlay", "overlayPath"}) followed by this script; the
+sends one JSON line on stdin ({"serverName", "volumeName", "overlay", "overlayPath", "filesDir", "files"}) followed by
+this script; the
 overlay may hold secrets, so nothing here prints it. Progress and errors go to stderr; stdout gets one JSON line,
 {"serverName", "signingKeyId"}.
 
@@ -10,7 +11,8 @@ overlay may hold secrets, so nothing here prints it. Progress and errors go to s
    which runs as UID:GID without capabilities, can read and write all of it.
 3. The image's own `generate` runs with the recipe's variables; it keeps every file that exists and adds what is
    missing (config, log config, signing key).
-4. The stack's overlay config is written next to homeserver.yaml, mode 0600, owned by UID:GID.
+4. The stack's overlay config is written next to homeserver.yaml, mode 0600, owned by UID:GID, and its extra files
+   (the federation CA roots) into their own folder, which holds nothing else.
 """
 
 import json
@@ -63,6 +65,20 @@ def write_private(path, content, uid, gid):
     os.replace(temporary, path)
 
 
+def write_files(directory, files, uid, gid):
+    """Replaces the stack's extra files (federation CA roots) in their own folder under /data."""
+    if not directory:
+        return
+    folder = os.path.join(DATA, directory)
+    os.makedirs(folder, exist_ok=True)
+    os.chown(folder, uid, gid)
+    for name in os.listdir(folder):
+        if name not in files:
+            os.remove(os.path.join(folder, name))
+    for name, content in files.items():
+        write_private(os.path.join(folder, name), content, uid, gid)
+
+
 def signing_key_id(config_path, server_name):
     with open(config_path, encoding="utf-8") as handle:
         config = yaml.safe_load(handle) or {}
@@ -96,6 +112,7 @@ def main(request):
         fail(f"generate left no homeserver.yaml for {server_name} in {request['volumeName']}")
 
     write_private(request["overlayPath"], request["overlay"], uid, gid)
+    write_files(request.get("filesDir"), request.get("files") or {}, uid, gid)
     print(json.dumps({"serverName": server_name, "signingKeyId": signing_key_id(config_path, server_name)}))
 
 

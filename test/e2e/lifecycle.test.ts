@@ -110,6 +110,7 @@ describe("the stack's lifecycle on the real engine", { timeout: 30 * 60_000 }, (
             "adminPassword",
             "adminUserId",
             "containerName",
+            "database",
             "image",
             "serverName",
             "signingKeyId",

@@ -43,6 +43,8 @@ export interface TestStack {
     stateDir: string;
     /** Whether workDir is a throwaway copy the test removes (not a program run in place). */
     ownsWorkDir: boolean;
+    /** Whether stateDir is this stack's alone (not a backend shared with other stacks). */
+    ownsStateDir: boolean;
 }
 
 /**
@@ -126,7 +128,7 @@ export async function createStack(
     name: string,
     config: Record<string, string>,
     projectDir?: string,
-    options: { inPlace?: boolean } = {},
+    options: { inPlace?: boolean; backend?: SharedBackend } = {},
 ): Promise<TestStack> {
     // In place: a program inside this repository (examples/) that imports the components by relative path.
     const workDir = options.inPlace && projectDir ? projectDir : fs.mkdtempSync(path.join(os.tmpdir(), `synapse-${name}-`));
@@ -136,20 +138,20 @@ export async function createStack(
         }
         fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(workDir, "node_modules"));
     }
-    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), `synapse-${name}-state-`));
+    const stateDir = options.backend?.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `synapse-${name}-state-`));
     const stack = await LocalWorkspace.createOrSelectStack(
         { stackName: name, workDir },
         {
             pulumiCommand: await pulumiCommand(),
             envVars: {
                 PULUMI_BACKEND_URL: `file://${stateDir}`,
-                PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
+                PULUMI_CONFIG_PASSPHRASE: options.backend?.passphrase ?? crypto.randomBytes(16).toString("hex"),
                 PULUMI_SKIP_UPDATE_CHECK: "true",
                 PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
             },
         },
     );
-    const testStack = { name, stack, output: [], workDir, ownsWorkDir: workDir !== projectDir, stateDir };
+    const testStack = { name, stack, output: [], workDir, ownsWorkDir: workDir !== projectDir, stateDir, ownsStateDir: !options.backend };
     await setConfig(testStack, projectDir ? config : { image: testImage(), ...config });
     return testStack;
 }
@@ -244,7 +246,19 @@ export async function cleanUp(testStack: TestStack | undefined): Promise<void> {
     } else {
         fs.rmSync(path.join(testStack.workDir, `Pulumi.${testStack.name}.yaml`), { force: true });
     }
-    fs.rmSync(testStack.stateDir, { recursive: true, force: true });
+    if (testStack.ownsStateDir) {
+        fs.rmSync(testStack.stateDir, { recursive: true, force: true });
+    }
+}
+
+/** One state backend (and passphrase) for several stacks, so they can read each other's outputs (StackReference). */
+export interface SharedBackend {
+    stateDir: string;
+    passphrase: string;
+}
+
+export function sharedBackend(name: string): SharedBackend {
+    return { stateDir: fs.mkdtempSync(path.join(os.tmpdir(), `synapse-${name}-state-`)), passphrase: crypto.randomBytes(16).toString("hex") };
 }
 
 /** How a client reaches a server: which CA it trusts and where a public host name really is (a test's DNS). */

@@ -49,6 +49,7 @@ describe("parseConfig defaults", () => {
             tlsKey: undefined,
             caddyImage: "caddy:2.6.2",
             edgeVolumeName: "synapse-dev-edge",
+            federation: { enabled: true, trustedCaCertificates: [], peerStacks: [], allowPrivateRanges: [] },
             url: "http://127.0.0.1:8008",
         });
     });
@@ -330,4 +331,44 @@ describe("checkTransition", () => {
             },
         );
     });
+});
+
+describe("synapse:federation", () => {
+    const edge = { ...valid, tls: "internal" };
+    const pem = "-----BEGIN CERTIFICATE-----\nMIIBnjCCAUWgAwIBAgIQ\n-----END CERTIFICATE-----\n";
+
+    it("takes every documented key", () => {
+        const federation = {
+            enabled: true,
+            allowList: ["a.example", "b.example"],
+            trustedCaCertificates: [pem],
+            peerStacks: ["organization/synapse/b"],
+            allowPrivateRanges: ["172.18.0.0/16", "fd00::/8"],
+            network: "matrix-lab",
+        };
+        assert.deepEqual(parseConfig({ ...edge, federation: JSON.stringify(federation) }, context).federation, federation);
+    });
+
+    it("makes an island with enabled false", () => {
+        assert.deepEqual(parseConfig({ ...valid, federation: '{"enabled":false}' }, context).federation, {
+            enabled: false,
+            trustedCaCertificates: [],
+            peerStacks: [],
+            allowPrivateRanges: [],
+        });
+    });
+
+    const refusals: [string, RawConfig, string][] = [
+        ["an unknown sub-key", { federation: '{"allowlist":["a.example"]}' }, "synapse:federation.allowlist is not a federation setting: known keys are enabled, allowList, trustedCaCertificates, peerStacks, allowPrivateRanges, network"],
+        ["a server name with a port in allowList", { federation: '{"allowList":["a.example:8448"]}' }, 'synapse:federation.allowList ["a.example:8448"] is not valid: expected a list of server names such as [a.example.org, b.example.org]'],
+        ["a CA that is not PEM", { federation: '{"trustedCaCertificates":["MIIB"]}' }, 'synapse:federation.trustedCaCertificates ["MIIB"] is not valid: expected a list of PEM certificates (-----BEGIN CERTIFICATE-----...)'],
+        ["a range without prefix length", { federation: '{"allowPrivateRanges":["172.18.0.0"]}' }, 'synapse:federation.allowPrivateRanges ["172.18.0.0"] is not valid: expected a list of CIDRs such as 172.18.0.0/16'],
+        ["a network without an edge", { federation: '{"network":"matrix-lab"}' }, "synapse:federation.network needs synapse:tls: peers reach this homeserver through its TLS edge"],
+        ["settings on an island", { federation: '{"enabled":false,"allowList":["a.example"]}' }, "synapse:federation.allowList has no effect with synapse:federation.enabled false: remove it"],
+        ["a key server of its own with private CAs", { federation: JSON.stringify({ trustedCaCertificates: [pem] }), extraConfig: '{"trusted_key_servers":[]}' }, 'synapse:extraConfig key "trusted_key_servers" is owned by the stack when federation trusts its own CAs: it stays empty (keys come from the peers themselves)'],
+        ["a whitelist through extraConfig", { extraConfig: '{"federation_domain_whitelist":[]}' }, 'synapse:extraConfig key "federation_domain_whitelist" is owned by the stack: set synapse:federation.allowList instead'],
+    ];
+    for (const [title, raw, message] of refusals) {
+        it(`refuses ${title}`, () => assert.deepEqual(problemsOf({ ...valid, ...raw }), [message]));
+    }
 });

@@ -41,6 +41,19 @@ describe("renderOverlay", () => {
         assert.deepEqual(overlay.database, database);
     });
 
+    it("renders a private federation: allow list, own CA roots without key servers, private ranges; or an island", () => {
+        const federation = { enabled: true, allowList: ["b.example"], caFiles: ["/data/ca-0.pem"], allowPrivateRanges: ["10.9.0.0/24"] };
+        const overlay = parse(renderOverlay({ publicBaseUrl: "https://m/", reportStats: false, federation, extraConfig: {} }));
+        assert.deepEqual(overlay.federation_domain_whitelist, ["b.example"]);
+        assert.deepEqual(overlay.federation_custom_ca_list, ["/data/ca-0.pem"]);
+        assert.deepEqual(overlay.trusted_key_servers, []);
+        assert.deepEqual(overlay.ip_range_whitelist, ["10.9.0.0/24"]);
+        const island = parse(renderOverlay({ publicBaseUrl: "https://m/", reportStats: false, federation: { enabled: false, caFiles: [], allowPrivateRanges: [] }, extraConfig: {} }));
+        assert.deepEqual(island.federation_domain_whitelist, []);
+        assert.deepEqual((island.listeners as { resources: { names: string[] }[] }[])[0].resources[0].names, ["client"]);
+        assert.equal(island.trusted_key_servers, undefined);
+    });
+
     it("renders the same bytes for the same settings, so an unchanged stack has no diff", () => {
         const settings = { publicBaseUrl: "http://x/", reportStats: false, extraConfig: { b: 1, a: 2 } };
         assert.equal(renderOverlay(settings), renderOverlay({ ...settings, extraConfig: { a: 2, b: 1 } }));
