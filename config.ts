@@ -3,6 +3,7 @@
 // resource exists.
 import * as fs from "node:fs";
 import * as net from "node:net";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { hostForUrl } from "./components/homeserver";
 import type { TlsMode } from "./components/caddyfile";
@@ -57,6 +58,8 @@ export const CONFIG_KEYS = [
     "tlsKey",
     "caddyImage",
     "federation",
+    "backupDirectory",
+    "backupsToKeep",
 ] as const;
 
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
@@ -70,6 +73,8 @@ export interface ConfigContext {
     stack: string;
     /** Every key set in the stack's `synapse:` namespace (unknown ones are refused); default: the keys of the raw config. */
     setKeys?: readonly string[];
+    /** The project folder relative paths are resolved against. Default /. */
+    cwd?: string;
 }
 
 /** The validated, typed configuration the stack builds its homeserver from. */
@@ -111,6 +116,9 @@ export interface SynapseConfig {
     caddyImage: string;
     edgeVolumeName: string;
     federation: FederationConfig;
+    /** Where the backups before an image change go (absolute); `npm run backup` uses it too. */
+    backupDirectory: string;
+    backupsToKeep: number;
     /** The homeserver's base URL: the edge's public URL, or the published port as reached from the Docker host. */
     url: string;
 }
@@ -357,8 +365,10 @@ function readEdge(reader: Reader, serverName: string, stack: string): EdgeConfig
         );
     }
     if (tls === "none") {
+        // Pulumi.yaml declares the booleans' defaults, so only a true one says the user meant it.
+        const given = (key: ConfigKey) => (key === "serveWellKnown" || key === "exposeAdminApi" ? reader.value(key) === "true" : reader.isSet(key));
         for (const key of ["publicHost", "serveWellKnown", "exposeAdminApi", "acmeEmail", "tlsCertificate", "tlsKey", "caddyImage"] as const) {
-            if (reader.isSet(key)) {
+            if (given(key)) {
                 reader.problems.push(`synapse:${key} is a setting of the TLS edge, but synapse:tls is none: set synapse:tls, or remove it`);
             }
         }
@@ -464,6 +474,19 @@ function readStorage(reader: Reader, stack: string): Pick<SynapseConfig, "volume
         "a Docker volume name of letters, digits, _ . - (starting with a letter or digit)",
     );
     return { volumeName, containerName: prefix, retainDataOnDestroy: reader.boolean("retainDataOnDestroy", false) };
+}
+
+function readBackups(reader: Reader, stack: string, cwd: string): Pick<SynapseConfig, "backupDirectory" | "backupsToKeep"> {
+    const backupDirectory = reader.string(
+        "backupDirectory",
+        `backups/synapse-${stack}`,
+        (value) => !value.includes("\0"),
+        "a folder path, absolute or relative to the project",
+    );
+    return {
+        backupDirectory: path.resolve(cwd, backupDirectory),
+        backupsToKeep: reader.integer("backupsToKeep", 5, 1, 1000, "a whole number of archives from 1 to 1000"),
+    };
 }
 
 function readHomeserverSettings(reader: Reader): Pick<SynapseConfig, "reportStats" | "extraConfig"> {
@@ -592,6 +615,7 @@ export function parseConfig(given: RawConfig, context: ConfigContext): SynapseCo
         ...readDatabase(reader, context.stack),
         ...edge,
         federation: readFederation(reader, edge.tls, settings.extraConfig),
+        ...readBackups(reader, context.stack, context.cwd ?? "/"),
     };
     if (reader.problems.length > 0) {
         throw new ConfigError(reader.problems);
@@ -628,12 +652,6 @@ export function checkTransition(previous: PreviousSettings, next: SynapseConfig)
                 "Set synapse:database back to postgres",
         );
     }
-    if (before === "sqlite" && next.database === "postgres") {
-        problems.push(
-            "synapse:database changed from sqlite to postgres on a stack with data: a new PostgreSQL database would be " +
-                "empty. Port the data first with `npm run port -- --stack <stack>` (it runs synapse_port_db), or keep sqlite",
-        );
-    }
     if (problems.length > 0) {
         throw new ConfigError(problems);
     }
@@ -662,6 +680,7 @@ export function homeserverArgs(config: SynapseConfig): HomeserverArgs {
         containerName: config.containerName,
         retainDataOnDestroy: config.retainDataOnDestroy,
         extraConfig: config.extraConfig,
+        backups: { directory: config.backupDirectory, keep: config.backupsToKeep },
         postgres: config.database === "postgres" ? { image: config.postgresImage, volumeName: config.databaseVolumeName } : undefined,
         edge:
             config.tls === "none"
@@ -743,7 +762,7 @@ export async function readConfig(): Promise<SynapseConfig> {
         raw[key] = all[`${namespace}${key}`];
     }
     try {
-        const config = parseConfig(raw, { stack: pulumi.getStack(), setKeys });
+        const config = parseConfig(raw, { stack: pulumi.getStack(), setKeys, cwd: process.cwd() });
         const read = (file: string) => fs.readFileSync(file, "utf8");
         if (config.tlsCertificate !== undefined) {
             config.tlsCertificate = pemOrFile("tlsCertificate", config.tlsCertificate, read);

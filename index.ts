@@ -16,6 +16,7 @@ export = async () => {
         image: homeserver.image,
         signingKeyId: homeserver.signingKeyId,
         database: homeserver.database,
+        lastBackup: homeserver.lastBackup,
         ...(config.database === "postgres" ? { databaseVolumeName: homeserver.databaseVolumeName } : {}),
         ...(edge
             ? {

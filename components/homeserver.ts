@@ -1,3 +1,4 @@
+import * as path from "node:path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Admin } from "./admin";
@@ -5,6 +6,7 @@ import { parseSize } from "./caddyfile";
 import { Database } from "./database";
 import { Edge, type EdgeArgs } from "./edge";
 import { FILES_DIR, GenerateConfig, OVERLAY_PATH } from "./generate";
+import { PortToPostgres, UpgradeBackup } from "./operations";
 import { containerHardening, type Hardening } from "./hardening";
 import { imageResource, SYNAPSE_IMAGE } from "./images";
 import { LABEL_PREFIX, labelList, ownerLabels } from "./labels";
@@ -83,6 +85,16 @@ export interface HomeserverArgs {
      * its ports. Default: none, the homeserver's own port is published.
      */
     edge?: Omit<EdgeArgs, "serverName" | "upstream" | "networkName" | "extraNetworks" | "bindAddress" | "retainOnDestroy" | "labels" | "maxBodyBytes" | "federation">;
+    /**
+     * Backups the stack takes by itself before the homeserver's image changes (`false`: none). Default: up to 5
+     * archives in backups/<containerName> under the current folder.
+     */
+    backups?: false | {
+        /** A folder only this user may read (the archives hold the signing key and secrets). */
+        directory?: pulumi.Input<string>;
+        /** How many archives to keep. Default 5. */
+        keep?: pulumi.Input<number>;
+    };
     /** Federation. Default: on, with the public internet's trust (system CAs, Synapse's IP blocklist, matrix.org keys). */
     federation?: {
         /** false: an island, no federation listener and no federation in either direction. Default true. */
@@ -125,6 +137,8 @@ export class Homeserver extends pulumi.ComponentResource {
     public readonly databaseVolumeName: pulumi.Output<string | undefined>;
     /** The edge, when there is one: delegation documents and the local CA's root certificate. */
     public readonly edge?: Edge;
+    /** The archive taken before the last image change ("" when there was nothing to back up yet, or no backups). */
+    public readonly lastBackup: pulumi.Output<string>;
 
     constructor(name: string, args: HomeserverArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synapse:index:Homeserver", name, {}, opts);
@@ -248,6 +262,41 @@ export class Homeserver extends pulumi.ComponentResource {
                 ),
         );
 
+        // Before an image change the running homeserver is backed up; its replacement waits for that.
+        const upgradeBackup =
+            args.backups === false
+                ? undefined
+                : new UpgradeBackup(
+                      `${name}-upgrade-backup`,
+                      {
+                          image: imageReference,
+                          containerName,
+                          volumeName: data.volumeName,
+                          serverName: args.serverName,
+                          directory: args.backups?.directory ?? containerName.apply((container) => path.resolve("backups", container)),
+                          keep: args.backups?.keep,
+                          stack,
+                      },
+                      { parent: this },
+                  );
+        // SQLite data moves into the new PostgreSQL database before the config says postgres.
+        const port =
+            database && databaseNetwork
+                ? new PortToPostgres(
+                      `${name}-port`,
+                      {
+                          image: image.imageId,
+                          containerName,
+                          volumeName: data.volumeName,
+                          serverName: args.serverName,
+                          user: pulumi.interpolate`${uid}:${gid}`,
+                          networkName: databaseNetwork.name,
+                          databaseConfig: database.synapseConfig,
+                      },
+                      { parent: this },
+                  )
+                : undefined;
+
         const generate = new GenerateConfig(
             `${name}-generate`,
             {
@@ -263,7 +312,7 @@ export class Homeserver extends pulumi.ComponentResource {
                 files: caFiles,
                 labels: ownerLabels(project, stack, "generate"),
             },
-            { parent: this },
+            { parent: this, dependsOn: port ? [port.step] : [] },
         );
 
         const container = new docker.Container(
@@ -308,7 +357,7 @@ export class Homeserver extends pulumi.ComponentResource {
             },
             // Fixed name and host port: the old container must go before its replacement can start. The provider
             // plans a changed healthcheck as an update it never applies: only a new container takes it.
-            { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["healthcheck"] },
+            { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["healthcheck"], dependsOn: upgradeBackup ? [upgradeBackup] : [] },
         );
 
         new PidsLimit(
@@ -343,6 +392,7 @@ export class Homeserver extends pulumi.ComponentResource {
         this.database = pulumi.output(database ? ("postgres" as const) : ("sqlite" as const));
         this.databaseVolumeName = database ? database.volumeName : pulumi.output<string | undefined>(undefined);
         this.edge = edge;
+        this.lastBackup = upgradeBackup ? upgradeBackup.archive : pulumi.output("");
         this.registerOutputs({
             url: this.url,
             serverName: this.serverName,

@@ -185,24 +185,25 @@ pinned_image() { # pinned_image CONST: an image reference pinned in components/i
     sed -n "s/^export const $1 = \"\(.*\)\";\$/\1/p" components/images.ts
 }
 
-# image KIND OFFICIAL LOCAL BUILD-ARGS...: the official image when present or pullable, else a local build of the same
-# release; records the reference this machine uses in .tools/images/KIND (the tests deploy what is recorded there).
+# image RECORD KIND OFFICIAL LOCAL BUILD-ARGS...: the official image when present or pullable, else a local build of the
+# same release (toolchain/images/KIND); records the reference this machine uses in .tools/images/RECORD (the tests
+# deploy what is recorded there).
 image() {
-    local kind=$1 official=$2 local_image=$3
-    shift 3
+    local record=$1 kind=$2 official=$3 local_image=$4
+    shift 4
     [ -n "$official" ] || die "could not read the $kind image from components/images.ts" "restore its \`export const ..._IMAGE = \"...\";\` line"
     mkdir -p "$TOOLS/images"
     if docker image inspect "$official" >/dev/null 2>&1 || timeout 60 docker pull -q "$official" >/dev/null 2>&1; then
-        echo "$official" >"$TOOLS/images/$kind"
-        echo "    $kind: $official"
+        echo "$official" >"$TOOLS/images/$record"
+        echo "    $record: $official"
         return
     fi
     if ! command -v debootstrap >/dev/null 2>&1; then
         apt_install debootstrap || die "debootstrap is missing" "install it (apt-get install debootstrap) or pull $official"
     fi
     bash "toolchain/images/$kind/build.sh" "$@" || die "building $local_image failed" "read the output above"
-    echo "$local_image" >"$TOOLS/images/$kind"
-    echo "    $kind: $local_image (local build of $official, which cannot be pulled here)"
+    echo "$local_image" >"$TOOLS/images/$record"
+    echo "    $record: $local_image (local build of $official, which cannot be pulled here)"
 }
 
 step_image() { # step_image [SYNAPSE-VERSION]: all images, or only Synapse at another release (for upgrades)
@@ -212,14 +213,14 @@ step_image() { # step_image [SYNAPSE-VERSION]: all images, or only Synapse at an
     postgres="$(pinned_image POSTGRES_IMAGE)"
     caddy="$(pinned_image CADDY_IMAGE)"
     if [ -n "${1:-}" ]; then
-        image "synapse-$1" "${synapse%:*}:v$1" "synapse-local:v$1" "$1" "synapse-local:v$1"
+        image "synapse-$1" synapse "${synapse%:*}:v$1" "synapse-local:v$1" "$1" "synapse-local:v$1"
         finish "Synapse $1 ready"
         return
     fi
     version="${synapse##*:v}"
-    image synapse "$synapse" "synapse-local:v$version" "$version" "synapse-local:v$version"
-    image postgres "$postgres" "postgres-local:${postgres##*:}"
-    image caddy "$caddy" "caddy-local:${caddy##*:}"
+    image synapse synapse "$synapse" "synapse-local:v$version" "$version" "synapse-local:v$version"
+    image postgres postgres "$postgres" "postgres-local:${postgres##*:}"
+    image caddy caddy "$caddy" "caddy-local:${caddy##*:}"
     if [ "$(cat "$TOOLS/images/synapse")" != "$synapse" ]; then
         finish "local builds ready; stacks on this machine select them with \`npm run pulumi -- config set synapse:image $(cat "$TOOLS/images/synapse")\` (\`npm run dev\` does it for the dev stack)"
     else
@@ -238,11 +239,33 @@ for arg in "$@"; do
     steps+=("$arg")
 done
 [ ${#steps[@]} -gt 0 ] || steps=("${ALL_STEPS[@]}")
-for step in "${steps[@]}"; do
-    case "$step" in
+
+run_step() {
+    case "$1" in
         image) step_image "$image_version" ;;
-        engine | cli | plugins | state) "step_$step" ;;
-        *) CURRENT=arguments; die "unknown step '$step'" "use some of: ${ALL_STEPS[*]} (image takes an optional Synapse version)" ;;
+        engine | cli | plugins | state) "step_$1" ;;
+        *) CURRENT=arguments; die "unknown step '$1'" "use some of: ${ALL_STEPS[*]} (image takes an optional Synapse version)" ;;
     esac
-done
-echo "setup: ready ($(IFS=' '; echo "${steps[*]}"))"
+}
+
+wants() { [[ " ${steps[*]} " == *" $1 "* ]]; }
+
+if wants image && { wants cli || wants plugins; }; then
+    # The image builds wait on the network and the disk, the Go builds on the CPU: run them side by side.
+    for step in engine state; do wants "$step" && run_step "$step"; done
+    image_log="$STATE/setup-image.log"
+    mkdir -p "$STATE"
+    echo "==> [image] building in the background while the Go builds run (log: .state/setup-image.log)"
+    (run_step image) >"$image_log" 2>&1 &
+    image_pid=$!
+    for step in cli plugins; do wants "$step" && run_step "$step"; done
+    if ! wait "$image_pid"; then
+        sed 's/^/    /' "$image_log" >&2
+        CURRENT=image
+        die "the image step failed (its output is above)" "read .state/setup-image.log"
+    fi
+    sed 's/^/    /' "$image_log"
+else
+    for step in "${steps[@]}"; do run_step "$step"; done
+fi
+echo "setup: ready ($(IFS=' '; echo "${steps[*]}")) in ${SECONDS} s"

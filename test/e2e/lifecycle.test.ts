@@ -112,6 +112,7 @@ describe("the stack's lifecycle on the real engine", { timeout: 30 * 60_000 }, (
             "containerName",
             "database",
             "image",
+            "lastBackup",
             "serverName",
             "signingKeyId",
             "url",

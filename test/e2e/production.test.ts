@@ -91,7 +91,7 @@ describe("the production profile: PostgreSQL behind a TLS edge", { timeout: 30 *
         outputs = await outputsOf(testStack);
         assert.deepEqual(Object.keys(outputs).sort(), [
             "adminPassword", "adminUserId", "caCertificate", "containerName", "database", "databaseVolumeName", "image",
-            "serverName", "signingKeyId", "url", "volumeName", "wellKnownClient", "wellKnownServer",
+            "lastBackup", "serverName", "signingKeyId", "url", "volumeName", "wellKnownClient", "wellKnownServer",
         ]);
         assert.equal(outputs.url, `https://${publicHost}:${httpsPort}`);
         assert.equal(outputs.database, "postgres");

@@ -12,7 +12,7 @@ import { LocalWorkspace, PulumiCommand, type Stack, type UpOptions } from "@pulu
 import * as yaml from "js-yaml";
 
 export const ROOT = path.resolve(__dirname, "../..");
-const PROJECT_FILES = ["Pulumi.yaml", "index.ts", "config.ts", "components", "tsconfig.json", "package.json"];
+const PROJECT_FILES = ["Pulumi.yaml", "index.ts", "config.ts", "components", "ops", "scripts", "tsconfig.json", "package.json"];
 
 /**
  * The image of a kind (synapse, postgres, caddy; synapse-<version> for other releases) the tests deploy: what setup
@@ -45,6 +45,8 @@ export interface TestStack {
     ownsWorkDir: boolean;
     /** Whether stateDir is this stack's alone (not a backend shared with other stacks). */
     ownsStateDir: boolean;
+    /** The environment the project's own commands (npm run backup, restore) need to reach this stack. */
+    env: Record<string, string>;
 }
 
 /**
@@ -137,21 +139,19 @@ export async function createStack(
             fs.cpSync(path.join(projectDir ?? ROOT, entry), path.join(workDir, entry), { recursive: true });
         }
         fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(workDir, "node_modules"));
+        if (fs.existsSync(path.join(ROOT, ".tools"))) {
+            fs.symlinkSync(path.join(ROOT, ".tools"), path.join(workDir, ".tools"));
+        }
     }
     const stateDir = options.backend?.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `synapse-${name}-state-`));
-    const stack = await LocalWorkspace.createOrSelectStack(
-        { stackName: name, workDir },
-        {
-            pulumiCommand: await pulumiCommand(),
-            envVars: {
-                PULUMI_BACKEND_URL: `file://${stateDir}`,
-                PULUMI_CONFIG_PASSPHRASE: options.backend?.passphrase ?? crypto.randomBytes(16).toString("hex"),
-                PULUMI_SKIP_UPDATE_CHECK: "true",
-                PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-            },
-        },
-    );
-    const testStack = { name, stack, output: [], workDir, ownsWorkDir: workDir !== projectDir, stateDir, ownsStateDir: !options.backend };
+    const env = {
+        PULUMI_BACKEND_URL: `file://${stateDir}`,
+        PULUMI_CONFIG_PASSPHRASE: options.backend?.passphrase ?? crypto.randomBytes(16).toString("hex"),
+        PULUMI_SKIP_UPDATE_CHECK: "true",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    };
+    const stack = await LocalWorkspace.createOrSelectStack({ stackName: name, workDir }, { pulumiCommand: await pulumiCommand(), envVars: env });
+    const testStack = { name, stack, output: [], workDir, ownsWorkDir: workDir !== projectDir, stateDir, ownsStateDir: !options.backend, env: { ...env, SYNAPSE_PROJECT_DIR: workDir } };
     await setConfig(testStack, projectDir ? config : { image: testImage(), ...config });
     return testStack;
 }

@@ -50,6 +50,8 @@ describe("parseConfig defaults", () => {
             caddyImage: "caddy:2.6.2",
             edgeVolumeName: "synapse-dev-edge",
             federation: { enabled: true, trustedCaCertificates: [], peerStacks: [], allowPrivateRanges: [] },
+            backupDirectory: "/backups/synapse-dev",
+            backupsToKeep: 5,
             url: "http://127.0.0.1:8008",
         });
     });

@@ -282,6 +282,7 @@ export function describeStackWiring(stack: string): void {
                 image: { reference: expected.image, id: "sha256:mockimage" },
                 signingKeyId: MOCK_SIGNING_KEY_ID,
                 database: expected.database,
+                lastBackup: "",
                 ...(postgres ? { databaseVolumeName: expected.databaseVolumeName } : {}),
                 ...(edge ? wellKnownOutputs(expected) : {}),
             });

@@ -58,11 +58,12 @@ if [[ "${1:-}" == postgres ]]; then
         if [[ "$POSTGRES_DB" != postgres ]]; then
             psql -v ON_ERROR_STOP=1 --no-psqlrc --dbname postgres --set db="$POSTGRES_DB" <<<'CREATE DATABASE :"db";' >&2
         fi
+        shopt -s nullglob
         for script in /docker-entrypoint-initdb.d/*; do
             case "$script" in
                 *.sh) log "running $script"; source "$script" ;;
                 *.sql) log "running $script"; psql -v ON_ERROR_STOP=1 --no-psqlrc --dbname "$POSTGRES_DB" -f "$script" >&2 ;;
-                *) [[ -e "$script" ]] && log "ignoring $script" ;;
+                *) log "ignoring $script" ;;
             esac
         done
         pg_ctl -D "$PGDATA" -m fast -w stop >&2

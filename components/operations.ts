@@ -1,0 +1,118 @@
+import * as path from "node:path";
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { shellQuote } from "./scripts";
+
+/** The project folder: the operations (ops/) run with its Node.js packages. */
+const PROJECT = path.resolve(__dirname, "..");
+
+function opsCommand(script: string, options: Record<string, pulumi.Input<string | number>>): pulumi.Output<string> {
+    return pulumi
+        .output(options)
+        .apply((given) =>
+            ["node", "--import", "tsx", `ops/${script}`, ...Object.entries(given).flatMap(([key, value]) => [`--${key}`, String(value)])]
+                .map(shellQuote)
+                .join(" "),
+        );
+}
+
+export interface UpgradeBackupArgs {
+    /** The image the homeserver is about to run: a new one means a backup of the running homeserver first. */
+    image: pulumi.Input<string>;
+    /** The homeserver container (absent on a first deployment: nothing to back up then). */
+    containerName: pulumi.Input<string>;
+    /** Its data volume. */
+    volumeName: pulumi.Input<string>;
+    /** The Matrix server name. */
+    serverName: pulumi.Input<string>;
+    /** Where the archives go: a folder only this user can read. */
+    directory: pulumi.Input<string>;
+    /** How many archives of this stack to keep. Default 5. */
+    keep?: pulumi.Input<number>;
+    /** The stack's name, in the archives' names. */
+    stack: string;
+}
+
+/**
+ * A backup of the running homeserver taken before its image changes (an upgrade, or a downgrade the database may
+ * refuse), with the same tool as `npm run backup`. The homeserver's replacement waits for it; its archive is named in
+ * the `up` output and in `archive`.
+ */
+export class UpgradeBackup extends pulumi.ComponentResource {
+    /** The archive written before the last image change, or "" when there was nothing to back up yet. */
+    public readonly archive: pulumi.Output<string>;
+
+    constructor(name: string, args: UpgradeBackupArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("synapse:index:UpgradeBackup", name, {}, opts);
+        const run = new command.local.Command(
+            `${name}-run`,
+            {
+                create: opsCommand("backup.ts", {
+                    stack: args.stack,
+                    container: args.containerName,
+                    "data-volume": args.volumeName,
+                    "server-name": args.serverName,
+                    out: args.directory,
+                    keep: args.keep ?? 5,
+                    reason: pulumi.interpolate`before the image changes to ${args.image}`,
+                }),
+                dir: PROJECT,
+                // Only a new image takes a new backup; the archive's path and the progress are shown.
+                triggers: [args.image],
+            },
+            { parent: this },
+        );
+        this.archive = run.stdout;
+        this.registerOutputs({ archive: this.archive });
+    }
+}
+
+export interface PortToPostgresArgs {
+    /** The Synapse image (it carries synapse_port_db). */
+    image: pulumi.Input<string>;
+    /** The homeserver container, stopped during the port and started again if it fails. */
+    containerName: pulumi.Input<string>;
+    /** The data volume with homeserver.db. */
+    volumeName: pulumi.Input<string>;
+    /** The Matrix server name. */
+    serverName: pulumi.Input<string>;
+    /** The owner of the data, uid:gid. */
+    user: pulumi.Input<string>;
+    /** The network PostgreSQL is on. */
+    networkName: pulumi.Input<string>;
+    /** Synapse's database block for PostgreSQL (secret). */
+    databaseConfig: pulumi.Input<unknown>;
+}
+
+/**
+ * Moves a homeserver's SQLite data into its new, empty PostgreSQL database with Synapse's own synapse_port_db, when
+ * a stack with data switches to postgres. Runs once, after PostgreSQL is up and before the homeserver's config says
+ * postgres; a failed port leaves the homeserver running on SQLite.
+ */
+export class PortToPostgres extends pulumi.ComponentResource {
+    /** The port step: what must follow it (the config switch to postgres) depends on it. */
+    public readonly step: command.local.Command;
+
+    constructor(name: string, args: PortToPostgresArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("synapse:index:PortToPostgres", name, {}, opts);
+        this.step = new command.local.Command(
+            `${name}-run`,
+            {
+                create: opsCommand("port.ts", {
+                    container: args.containerName,
+                    "data-volume": args.volumeName,
+                    image: args.image,
+                    network: args.networkName,
+                    "server-name": args.serverName,
+                    user: args.user,
+                }),
+                dir: PROJECT,
+                stdin: pulumi.secret(pulumi.jsonStringify(args.databaseConfig)),
+                // The steps' progress and errors; the database password travels on stdin only.
+                logging: "stderr",
+            },
+            { parent: this, additionalSecretOutputs: ["stdin"] },
+        );
+        this.registerOutputs({});
+    }
+}

@@ -1,0 +1,188 @@
+// `npm run backup -- --stack <name> [--out <dir>] [--keep <n>]`: a consistent backup of a running stack, without
+// stopping it, in one archive with a manifest. Also run by the stack itself before an image change
+// (`--container ... --reason pre-upgrade`): it then prints the archive's path, or nothing before the first deployment.
+//
+// The database first (Synapse's docs: dump before copying media): PostgreSQL with `pg_dump -Fc`, leaving out the
+// data of e2e_one_time_keys_json; SQLite through its online backup API, never a file copy of a live database. Then
+// from the data volume: the media store's local_content and local_thumbnails, the signing key, homeserver.yaml and
+// the stack's overlay. The archive is mode 0600 in a private folder, written whole or not at all.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import {
+    containerState,
+    containerUser,
+    docker,
+    dockerToFile,
+    helper,
+    main,
+    type Manifest,
+    OpsError,
+    parseArguments,
+    privateDirectory,
+    pulumi,
+    ROOT,
+    say,
+    sha256,
+    type StackFacts,
+    stackFacts,
+    tar,
+} from "./common";
+
+/** Python, run in a throwaway container of the Synapse image: SQLite's online backup of the live database to stdout. */
+const SQLITE_BACKUP = [
+    "import os, sqlite3, sys",
+    "live = sqlite3.connect('/data/homeserver.db', timeout=60)",
+    "copy = sqlite3.connect('/tmp/backup.db')",
+    "live.backup(copy)",
+    "copy.close(); live.close()",
+    "with open('/tmp/backup.db', 'rb') as handle:",
+    "    while chunk := handle.read(1 << 20): sys.stdout.buffer.write(chunk)",
+].join("\n");
+
+/** Shell, run in a throwaway container: the files of the data volume that belong in a backup, as a tar stream. */
+const DATA_FILES =
+    'cd /data && set -- homeserver.yaml synapse-stack.yaml "$0".signing.key "$0".log.config media_store/local_content media_store/local_thumbnails; ' +
+    'for f in "$@"; do [ -e "$f" ] && printf "%s\\n" "$f"; done | tar -cf - -T -';
+
+export interface BackupOptions {
+    facts: StackFacts;
+    out: string;
+    keep: number;
+    reason: string;
+}
+
+function schemaVersion(facts: StackFacts): number {
+    const version =
+        facts.database === "postgres"
+            ? docker(["exec", facts.databaseContainer!, "psql", "--username=synapse", "--dbname=synapse", "-tAc", "SELECT version FROM schema_version"])
+            : docker([...helper(facts), "--entrypoint", "python3", facts.image, "-c",
+                  "import sqlite3; print(sqlite3.connect('/data/homeserver.db').execute('SELECT version FROM schema_version').fetchone()[0])"]);
+    return Number(version);
+}
+
+/** Writes the archive and returns its path. */
+export async function backup(options: BackupOptions): Promise<string> {
+    const { facts } = options;
+    const out = privateDirectory(path.resolve(options.out));
+    const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+    const archive = path.join(out, `${facts.stack}-${stamp}.tar.gz`);
+    const staging = fs.mkdtempSync(path.join(out, ".backup-"));
+    try {
+        const synapseVersion = docker(["run", "--rm", "--network", "none", "--cap-drop", "ALL", "--entrypoint", "python3", facts.image, "-c", "import synapse; print(synapse.__version__)"]);
+        if (facts.database === "postgres") {
+            say(`dumping PostgreSQL (pg_dump -Fc, without the data of e2e_one_time_keys_json) from ${facts.databaseContainer}`);
+            await dockerToFile(
+                ["exec", facts.databaseContainer!, "pg_dump", "--format=custom", "--exclude-table-data=e2e_one_time_keys_json", "--username=synapse", "--dbname=synapse"],
+                path.join(staging, "database.pgdump"),
+            );
+        } else {
+            say("copying SQLite through its online backup API");
+            await dockerToFile([...helper(facts), "--entrypoint", "python3", facts.image, "-c", SQLITE_BACKUP], path.join(staging, "homeserver.db"));
+        }
+        const schema = schemaVersion(facts);
+        say("copying media, signing key and config from the data volume");
+        await dockerToFile([...helper(facts, { readOnly: true }), "--entrypoint", "sh", facts.image, "-c", DATA_FILES, facts.serverName], path.join(staging, "data.tar"));
+        const members = Object.fromEntries(
+            fs.readdirSync(staging).map((member) => {
+                const file = path.join(staging, member);
+                return [member, { sha256: sha256(file), bytes: fs.statSync(file).size }];
+            }),
+        );
+        const manifest: Manifest = {
+            format: 1,
+            stack: facts.stack,
+            serverName: facts.serverName,
+            synapseVersion,
+            schemaVersion: schema,
+            database: facts.database,
+            createdAt: new Date().toISOString(),
+            reason: options.reason,
+            members,
+        };
+        fs.writeFileSync(path.join(staging, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
+        say("writing the archive");
+        const partial = `${archive}.partial`;
+        fs.writeFileSync(partial, "", { mode: 0o600 });
+        tar(["-C", staging, "-czf", partial, "manifest.json", ...Object.keys(members)]);
+        fs.chmodSync(partial, 0o600);
+        fs.renameSync(partial, archive);
+        say(`backup of ${facts.serverName} (Synapse ${synapseVersion}, schema ${schema}, ${facts.database}): ${archive} (${(fs.statSync(archive).size / 1e6).toFixed(1)} MB)`);
+        prune(out, facts.stack, options.keep);
+        return archive;
+    } catch (err) {
+        fs.rmSync(`${archive}.partial`, { force: true });
+        throw err;
+    } finally {
+        fs.rmSync(staging, { recursive: true, force: true });
+    }
+}
+
+/** Keeps the newest `keep` archives of the stack in the folder. */
+function prune(out: string, stack: string, keep: number): void {
+    const pattern = new RegExp(`^${stack.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}-\\d{8}T\\d{6}Z\\.tar\\.gz$`);
+    const archives = fs.readdirSync(out).filter((file) => pattern.test(file)).sort();
+    for (const old of archives.slice(0, Math.max(0, archives.length - keep))) {
+        fs.rmSync(path.join(out, old));
+        say(`removed the older backup ${old} (keeping ${keep})`);
+    }
+}
+
+/** The database the homeserver's config names: the stack's overlay in the data volume says postgres, or it is SQLite. */
+function runningDatabase(facts: StackFacts): "sqlite" | "postgres" {
+    const name = docker([...helper(facts, { readOnly: true }), "--entrypoint", "python3", facts.image, "-c",
+        "import yaml\ntry: print(((yaml.safe_load(open('/data/synapse-stack.yaml')) or {}).get('database') or {}).get('name', 'sqlite3'))\nexcept FileNotFoundError: print('sqlite3')"]);
+    return name === "psycopg2" ? "postgres" : "sqlite";
+}
+
+/** The stack's synapse:backupDirectory (where its own backups before upgrades go), else backups/synapse-<stack>. */
+function configuredDirectory(stack: string): string {
+    const result = pulumi(["config", "get", "synapse:backupDirectory", "--stack", stack]);
+    const configured = result.status === 0 ? result.stdout.trim() : "";
+    return path.resolve(process.env.SYNAPSE_PROJECT_DIR ?? ROOT, configured || path.join("backups", `synapse-${stack}`));
+}
+
+if (require.main === module) {
+    main(async () => {
+        const { options } = parseArguments(process.argv.slice(2));
+        const keep = Number(options.keep ?? 5);
+        if (!Number.isInteger(keep) || keep < 1) {
+            throw new OpsError(`--keep ${options.keep} is not valid: expected a whole number of archives, at least 1`);
+        }
+        let facts: StackFacts;
+        if (options.container) {
+            // The stack's own pre-upgrade backup: the facts come from the program, mid-update.
+            if (containerState(options.container) === "missing") {
+                say(`no homeserver ${options.container} yet: nothing to back up`);
+                return;
+            }
+            facts = {
+                stack: options.stack ?? options.container,
+                serverName: options["server-name"],
+                container: options.container,
+                volume: options["data-volume"],
+                database: "sqlite",
+                image: docker(["inspect", "--format", "{{.Image}}", options.container]),
+                user: containerUser(options.container),
+            };
+            // What the running homeserver uses, which a change in progress (a switch to postgres) has not moved yet.
+            if (runningDatabase(facts) === "postgres") {
+                facts.database = "postgres";
+                facts.databaseContainer = `${options.container}-db`;
+            }
+        } else if (options.stack) {
+            facts = stackFacts(options.stack);
+        } else {
+            throw new OpsError("usage: npm run backup -- --stack <name> [--out <dir>] [--keep <n>]");
+        }
+        if (facts.database === "postgres" && containerState(facts.databaseContainer!) !== "running") {
+            throw new OpsError(`the database container ${facts.databaseContainer} is not running: start the stack (pulumi up) first`);
+        }
+        const archive = await backup({
+            facts,
+            out: options.out ?? configuredDirectory(facts.stack),
+            keep,
+            reason: options.reason ?? "manual",
+        });
+        process.stdout.write(`${archive}\n`);
+    });
+}

@@ -1,0 +1,202 @@
+// What backup, restore and the stack's own pre-upgrade backup share: the Docker CLI, a stack's facts, progress lines,
+// private folders and checksums. Everything here runs on the machine that runs Pulumi, with the same Docker engine.
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+export const ROOT = path.resolve(__dirname, "..");
+
+/** A failure the user can act on: printed as its message alone. */
+export class OpsError extends Error {}
+
+const started = Date.now();
+
+/** A progress line on stderr with the time since the operation started (stdout carries results). */
+export function say(message: string): void {
+    process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${message}\n`);
+}
+
+export function docker(args: string[], options: { input?: string | Buffer } = {}): string {
+    const result = spawnSync("docker", args, { input: options.input, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    if (result.status !== 0) {
+        throw new OpsError(`docker ${args.slice(0, 2).join(" ")} failed: ${(result.stderr || result.stdout).trim()}`);
+    }
+    return result.stdout.trim();
+}
+
+/** Runs docker with stdout streamed into a file (dumps and archives that do not fit in memory). */
+export function dockerToFile(args: string[], file: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+        const out = fs.openSync(file, "w", 0o600);
+        const child = spawn("docker", args, { stdio: ["ignore", out, "pipe"] });
+        let stderr = "";
+        child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on("error", reject);
+        child.on("close", (code) => {
+            fs.closeSync(out);
+            if (code === 0) {
+                resolve();
+            } else {
+                reject(new OpsError(`docker ${args.slice(0, 2).join(" ")} failed (exit ${code}): ${stderr.trim()}`));
+            }
+        });
+    });
+}
+
+/** Runs docker with a file streamed into its stdin. */
+export function dockerFromFile(args: string[], file: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const child = spawn("docker", args, { stdio: ["pipe", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+        child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on("error", reject);
+        child.on("close", (code) =>
+            code === 0 ? resolve(stdout.trim()) : reject(new OpsError(`docker ${args.slice(0, 2).join(" ")} failed (exit ${code}): ${stderr.trim()}`)),
+        );
+        fs.createReadStream(file).pipe(child.stdin);
+    });
+}
+
+/** What backup and restore need to know of a deployed stack: its containers, volumes and database. */
+export interface StackFacts {
+    stack: string;
+    serverName: string;
+    container: string;
+    volume: string;
+    database: "sqlite" | "postgres";
+    databaseContainer?: string;
+    image: string;
+    /** The user:group the homeserver runs as, which owns the data. */
+    user: string;
+}
+
+/**
+ * `docker run` arguments of a throwaway helper on the stack's data volume: the Synapse image, as the homeserver's
+ * user (files it creates must stay the homeserver's), no network, no capabilities.
+ */
+export function helper(facts: StackFacts, options: { readOnly?: boolean; stdin?: boolean } = {}): string[] {
+    return [
+        "run", "--rm", ...(options.stdin ? ["-i"] : []), "--network", "none", "--user", facts.user,
+        "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true",
+        "-v", `${facts.volume}:/data${options.readOnly ? ":ro" : ""}`,
+    ];
+}
+
+/**
+ * The project's Pulumi CLI with its environment (scripts/pulumi.sh), in the folder of the stack's config:
+ * SYNAPSE_PROJECT_DIR when set (a copy of the project, as the tests make), else this checkout.
+ */
+export function pulumi(args: string[]): { status: number | null; stdout: string; stderr: string } {
+    const cwd = process.env.SYNAPSE_PROJECT_DIR ?? ROOT;
+    return spawnSync("bash", [path.join(ROOT, "scripts", "pulumi.sh"), "--cwd", cwd, ...args], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+}
+
+/** Reads a stack's outputs with the project's Pulumi CLI and environment. */
+export function stackFacts(stack: string): StackFacts {
+    const result = pulumi(["stack", "output", "--json", "--stack", stack]);
+    if (result.status !== 0) {
+        throw new OpsError(`cannot read the outputs of stack ${stack}: ${result.stderr.trim()}`);
+    }
+    const outputs = JSON.parse(result.stdout) as Record<string, unknown>;
+    if (typeof outputs.containerName !== "string") {
+        throw new OpsError(`stack ${stack} has no deployed homeserver (no containerName output): run \`pulumi up\` first`);
+    }
+    const database = outputs.database === "postgres" ? "postgres" : "sqlite";
+    return {
+        stack,
+        serverName: String(outputs.serverName),
+        container: outputs.containerName,
+        volume: String(outputs.volumeName),
+        database,
+        databaseContainer: database === "postgres" ? `${outputs.containerName}-db` : undefined,
+        image: (outputs.image as { id: string }).id,
+        user: containerUser(outputs.containerName),
+    };
+}
+
+/** Whether a container exists, and whether it runs. */
+export function containerState(name: string): "missing" | "running" | "stopped" {
+    const result = spawnSync("docker", ["inspect", "--format", "{{.State.Running}}", name], { encoding: "utf8" });
+    if (result.status !== 0) {
+        return "missing";
+    }
+    return result.stdout.trim() === "true" ? "running" : "stopped";
+}
+
+/** The user:group a container runs as (the homeserver's uid:gid). */
+export function containerUser(name: string): string {
+    return docker(["inspect", "--format", "{{.Config.User}}", name]) || "0:0";
+}
+
+/**
+ * A folder only this user can enter. An existing folder that others may read is refused: a backup holds the signing
+ * key and the config's secrets.
+ */
+export function privateDirectory(dir: string): string {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const mode = fs.statSync(dir).mode & 0o777;
+    if ((mode & 0o077) !== 0) {
+        throw new OpsError(
+            `${dir} can be read or entered by others (mode ${mode.toString(8)}): backups hold the signing key and secrets. ` +
+                `Use a private folder (chmod 700 ${dir}) or --out another one`,
+        );
+    }
+    return dir;
+}
+
+export function sha256(file: string): string {
+    return crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+}
+
+export function tar(args: string[]): void {
+    execFileSync("tar", args, { stdio: ["ignore", "ignore", "pipe"] });
+}
+
+/** The archive's table of contents and provenance. */
+export interface Manifest {
+    format: 1;
+    stack: string;
+    serverName: string;
+    synapseVersion: string;
+    schemaVersion: number;
+    database: "sqlite" | "postgres";
+    createdAt: string;
+    reason: string;
+    /** Each member's SHA-256 and size. */
+    members: Record<string, { sha256: string; bytes: number }>;
+}
+
+/** Parses `--name value` and `--flag` options; the rest are positional. */
+export function parseArguments(argv: string[], flags: string[] = []): { options: Record<string, string>; positional: string[] } {
+    const options: Record<string, string> = {};
+    const positional: string[] = [];
+    for (let i = 0; i < argv.length; i++) {
+        const arg = argv[i];
+        if (arg.startsWith("--")) {
+            const name = arg.slice(2);
+            if (flags.includes(name)) {
+                options[name] = "true";
+            } else {
+                const value = argv[++i];
+                if (value === undefined) {
+                    throw new OpsError(`${arg} needs a value`);
+                }
+                options[name] = value;
+            }
+        } else {
+            positional.push(arg);
+        }
+    }
+    return { options, positional };
+}
+
+/** Runs an operation as a command: its errors as one clear line and a non-zero exit, never a stack trace. */
+export function main(operation: () => Promise<void>): void {
+    operation().catch((err: unknown) => {
+        process.stderr.write(`${err instanceof OpsError ? err.message : err instanceof Error ? err.stack : String(err)}\n`);
+        process.exit(1);
+    });
+}

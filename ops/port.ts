@@ -1,0 +1,126 @@
+// The move from SQLite to PostgreSQL, run by the stack when synapse:database becomes postgres (after the PostgreSQL
+// server is up, before the homeserver's config says postgres). Synapse's documented procedure, with its own tools:
+// stop Synapse (no message may arrive after the snapshot), take an online snapshot of homeserver.db, finish its
+// background updates (update_synapse_database), switch off auto-vacuum, and port the snapshot into the empty
+// PostgreSQL database (synapse_port_db). The original homeserver.db stays untouched. On any failure Synapse is started
+// again on SQLite, as it was, and the step fails: the stack's config is only switched after a successful port.
+//
+// stdin: Synapse's `database:` block for PostgreSQL, as JSON (it holds the password).
+import * as fs from "node:fs";
+import { containerState, docker, main, OpsError, parseArguments, say, type StackFacts } from "./common";
+
+/** Python in a helper of the Synapse image: users in the SQLite database, or -1 without one. */
+const COUNT_USERS =
+    "import os, sqlite3\n" +
+    "path = '/data/homeserver.db'\n" +
+    "print(sqlite3.connect(path).execute('SELECT count(*) FROM users').fetchone()[0] if os.path.exists(path) else -1)";
+
+/** Python in a helper: the snapshot, prepared as synapse_port_db requires, and the two configs it needs. */
+const PREPARE =
+    "import json, os, shutil, sqlite3, subprocess, sys, yaml\n" +
+    "work = '/data/synapse-stack-port'\n" +
+    "shutil.rmtree(work, ignore_errors=True); os.makedirs(work)\n" +
+    "live = sqlite3.connect('/data/homeserver.db', timeout=60); copy = sqlite3.connect(work + '/homeserver.db')\n" +
+    "live.backup(copy); live.close()\n" +
+    "copy.execute('PRAGMA auto_vacuum = NONE'); copy.execute('VACUUM'); copy.close()\n" +
+    "config = yaml.safe_load(open('/data/homeserver.yaml')) or {}\n" +
+    "config['database'] = {'name': 'sqlite3', 'args': {'database': work + '/homeserver.db'}}\n" +
+    "with open(work + '/sqlite.yaml', 'w') as handle: yaml.safe_dump(config, handle)\n" +
+    "print('snapshot taken; finishing its background updates', file=sys.stderr, flush=True)\n" +
+    "subprocess.run(['update_synapse_database', '--database-config', work + '/sqlite.yaml', '--run-background-updates'], check=True)\n";
+
+/** Python in a helper on the database network: synapse_port_db from the snapshot into PostgreSQL. */
+const PORT =
+    "import json, subprocess, sys, yaml\n" +
+    "work = '/data/synapse-stack-port'\n" +
+    "config = yaml.safe_load(open('/data/homeserver.yaml')) or {}\n" +
+    "config['database'] = json.load(sys.stdin)\n" +
+    "with open('/tmp/postgres.yaml', 'w') as handle: yaml.safe_dump(config, handle)\n" +
+    "result = subprocess.run(['synapse_port_db', '--sqlite-database', work + '/homeserver.db', '--postgres-config', '/tmp/postgres.yaml'])\n" +
+    "sys.exit(result.returncode)\n";
+
+const MARKER = "/data/synapse-stack-ported";
+
+/**
+ * After synapse_port_db, every stream sequence is moved up to the stream's recorded position: the port copies
+ * stream_positions from SQLite but (1.163) leaves pushers_sequence behind, and Synapse then refuses to start
+ * ("Postgres sequence 'pushers_sequence' is inconsistent with associated stream position"). Moving a sequence up to
+ * what is recorded is what Synapse itself would hand out next; it never goes down.
+ */
+const ALIGN_SEQUENCES = `DO $$ DECLARE stream record; BEGIN
+  FOR stream IN SELECT stream_name, MAX(stream_id) AS position FROM stream_positions GROUP BY stream_name LOOP
+    IF EXISTS (SELECT 1 FROM pg_class WHERE relkind = 'S' AND relname = stream.stream_name || '_sequence') THEN
+      EXECUTE format('SELECT setval(%L, GREATEST(%s, (SELECT last_value FROM %I)))',
+        stream.stream_name || '_sequence', stream.position, stream.stream_name || '_sequence');
+    END IF;
+  END LOOP;
+END $$;`;
+
+async function port(facts: StackFacts, databaseConfig: string, network: string): Promise<void> {
+    const helper = (extra: string[] = []) => [
+        "run", "--rm", "--user", facts.user, "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true",
+        "-v", `${facts.volume}:/data`, ...extra, "--entrypoint", "python3", facts.image, "-c",
+    ];
+    if (docker([...helper(["--network", "none"]), `import os; print(os.path.exists('${MARKER}'))`]) === "True") {
+        say("already ported to PostgreSQL");
+        return;
+    }
+    const users = Number(docker([...helper(["--network", "none"]), COUNT_USERS]));
+    if (users <= 0) {
+        say("no SQLite data to port: PostgreSQL starts empty");
+        return;
+    }
+    const tables = Number(
+        docker(["exec", facts.databaseContainer!, "psql", "--username=synapse", "--dbname=synapse", "-tAc",
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"]),
+    );
+    let stopped = false;
+    try {
+        if (tables > 0) {
+            throw new OpsError(
+                `the PostgreSQL database of ${facts.serverName} already holds ${tables} tables, so the SQLite data (${users} users) ` +
+                    "cannot be ported into it (synapse_port_db needs an empty database): remove that database volume, or keep synapse:database sqlite",
+            );
+        }
+        if (containerState(facts.container) === "running") {
+            say(`stopping ${facts.container}: nothing may change after the snapshot`);
+            docker(["stop", "--time", "30", facts.container]);
+            stopped = true;
+        }
+        say(`porting ${users} users' data from SQLite to PostgreSQL with synapse_port_db`);
+        docker([...helper(["--network", "none"]), PREPARE]);
+        docker([...helper(["--network", network, "-i"]), PORT], { input: databaseConfig });
+        docker(["exec", "-i", facts.databaseContainer!, "psql", "--username=synapse", "--dbname=synapse", "-v", "ON_ERROR_STOP=1", "-q"], { input: ALIGN_SEQUENCES });
+        docker([...helper(["--network", "none"]), `import shutil; open('${MARKER}', 'w').write('ported'); shutil.rmtree('/data/synapse-stack-port')`]);
+        say("ported; the homeserver now starts on PostgreSQL (homeserver.db stays in the volume, untouched)");
+    } catch (err) {
+        if (stopped) {
+            say(`the port failed: starting ${facts.container} again on SQLite, as it was`);
+            docker(["start", facts.container]);
+        }
+        throw err;
+    }
+}
+
+if (require.main === module) {
+    main(async () => {
+        const { options } = parseArguments(process.argv.slice(2));
+        for (const required of ["container", "data-volume", "image", "network", "server-name", "user"]) {
+            if (!options[required]) {
+                throw new OpsError(`--${required} is required (this step is run by the stack when synapse:database becomes postgres)`);
+            }
+        }
+        const facts: StackFacts = {
+            stack: options.container,
+            serverName: options["server-name"],
+            container: options.container,
+            volume: options["data-volume"],
+            database: "postgres",
+            databaseContainer: `${options.container}-db`,
+            image: options.image,
+            // The configured owner of the data (what generate gives every file to), even before the homeserver exists.
+            user: options.user,
+        };
+        await port(facts, fs.readFileSync(0, "utf8"), options.network);
+    });
+}

@@ -1,0 +1,159 @@
+// `npm run restore -- --stack <name> <archive> [--force]`: puts a backup back into a stack with the same server name:
+// the database, the media, the signing key and homeserver.yaml. Refused, with nothing changed: an archive whose
+// checksums do not match, another server name, another kind of database, and a stack that already holds data
+// (unless --force, which says what it overwrites). Synapse's docs: restore into an empty database created UTF8/C,
+// then empty e2e_one_time_keys_json. Afterwards the stack's admin gets the stack's password again.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import {
+    containerState,
+    docker,
+    dockerFromFile,
+    helper,
+    main,
+    type Manifest,
+    OpsError,
+    parseArguments,
+    pulumi,
+    say,
+    sha256,
+    type StackFacts,
+    stackFacts,
+    tar,
+} from "./common";
+
+/** Extracts and checks an archive: every member present with the checksum its manifest names. */
+export function openArchive(archive: string, staging: string): Manifest {
+    try {
+        tar(["-C", staging, "-xzf", archive]);
+    } catch (err) {
+        throw new OpsError(`${archive} is not a readable backup archive: ${String(err)}`);
+    }
+    const manifestFile = path.join(staging, "manifest.json");
+    if (!fs.existsSync(manifestFile)) {
+        throw new OpsError(`${archive} has no manifest.json: not a backup of this stack`);
+    }
+    const manifest = JSON.parse(fs.readFileSync(manifestFile, "utf8")) as Manifest;
+    for (const [member, expected] of Object.entries(manifest.members)) {
+        const file = path.join(staging, member);
+        const actual = fs.existsSync(file) ? sha256(file) : "missing";
+        if (actual !== expected.sha256) {
+            throw new OpsError(`${archive}: ${member} does not match its checksum (manifest ${expected.sha256.slice(0, 12)}…, archive ${actual.slice(0, 12)}…): the archive is damaged; nothing was changed`);
+        }
+    }
+    return manifest;
+}
+
+/** How much the stack holds beyond what a fresh `up` makes (its admin): users, rooms and events. */
+function holdings(facts: StackFacts): { users: number; rooms: number; events: number } {
+    // Every user but the stack's admin and its short-lived bootstrap admins.
+    const query =
+        "SELECT (SELECT count(*) FROM users WHERE name NOT LIKE '@stack-bootstrap-%') - 1, " +
+        "(SELECT count(*) FROM rooms), (SELECT count(*) FROM events)";
+    const answer =
+        facts.database === "postgres"
+            ? docker(["exec", facts.databaseContainer!, "psql", "--username=synapse", "--dbname=synapse", "-tA", "-F", " ", "-c", query])
+            : docker([...helper(facts), "--entrypoint", "python3", facts.image, "-c",
+                  `import sqlite3; print(*sqlite3.connect('/data/homeserver.db').execute("${query}").fetchone())`]);
+    const [users, rooms, events] = answer.split(/\s+/).map(Number);
+    return { users: Math.max(0, users), rooms, events };
+}
+
+async function restoreDatabase(facts: StackFacts, staging: string): Promise<void> {
+    if (facts.database === "postgres") {
+        const psql = (database: string, sql: string) =>
+            docker(["exec", facts.databaseContainer!, "psql", "--username=synapse", `--dbname=${database}`, "-v", "ON_ERROR_STOP=1", "-qc", sql]);
+        say("recreating the PostgreSQL database empty, UTF8 with C collation and ctype");
+        psql("postgres", "DROP DATABASE IF EXISTS synapse WITH (FORCE)");
+        psql("postgres", "CREATE DATABASE synapse ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0 OWNER synapse");
+        say("pg_restore");
+        await dockerFromFile(
+            ["exec", "-i", facts.databaseContainer!, "pg_restore", "--username=synapse", "--dbname=synapse", "--no-owner", "--role=synapse", "--exit-on-error"],
+            path.join(staging, "database.pgdump"),
+        );
+        psql("synapse", "TRUNCATE e2e_one_time_keys_json");
+    } else {
+        say("putting the SQLite database back");
+        await dockerFromFile(
+            [...helper(facts, { stdin: true }), "--entrypoint", "python3", facts.image, "-c",
+                "import os, shutil, sqlite3, sys\n" +
+                "for stale in ('/data/homeserver.db-wal', '/data/homeserver.db-shm'):\n" +
+                "    if os.path.exists(stale): os.remove(stale)\n" +
+                "with open('/data/homeserver.db.restoring', 'wb') as out: shutil.copyfileobj(sys.stdin.buffer, out)\n" +
+                "db = sqlite3.connect('/data/homeserver.db.restoring'); db.execute('DELETE FROM e2e_one_time_keys_json'); db.commit(); db.close()\n" +
+                "os.replace('/data/homeserver.db.restoring', '/data/homeserver.db')"],
+            path.join(staging, "homeserver.db"),
+        );
+    }
+}
+
+export async function restore(facts: StackFacts, archive: string, force: boolean): Promise<Manifest> {
+    const staging = fs.mkdtempSync(path.join(os.tmpdir(), "synapse-restore-"));
+    try {
+        say(`checking ${archive}`);
+        const manifest = openArchive(archive, staging);
+        if (manifest.serverName !== facts.serverName) {
+            throw new OpsError(`${archive} is a backup of ${manifest.serverName}, but stack ${facts.stack} is ${facts.serverName}: a server name is permanent, restore into a stack of ${manifest.serverName}; nothing was changed`);
+        }
+        if (manifest.database !== facts.database) {
+            throw new OpsError(`${archive} holds a ${manifest.database} database, but stack ${facts.stack} runs ${facts.database}: restore into a ${manifest.database} stack (a switch to postgres then ports it); nothing was changed`);
+        }
+        const held = holdings(facts);
+        if (held.rooms > 0 || held.users > 0) {
+            const what = `${held.users} users besides the admin, ${held.rooms} rooms and ${held.events} events`;
+            if (!force) {
+                throw new OpsError(`stack ${facts.stack} already holds ${what}: restore only into a fresh stack, or add --force to overwrite them; nothing was changed`);
+            }
+            say(`--force: overwriting ${what} of stack ${facts.stack}`);
+        }
+        say(`restoring ${manifest.serverName} from ${manifest.createdAt} (Synapse ${manifest.synapseVersion}, schema ${manifest.schemaVersion}, ${manifest.database})`);
+        say(`stopping ${facts.container}`);
+        docker(["stop", "--time", "30", facts.container]);
+        try {
+            await restoreDatabase(facts, staging);
+            say("putting media, signing key and homeserver.yaml back");
+            await dockerFromFile(
+                [...helper(facts, { stdin: true }), "--entrypoint", "sh", facts.image, "-c",
+                    // The stack's overlay stays the stack's own: it holds this deployment's database password.
+                    "tar -xf - -C /data --exclude=synapse-stack.yaml --no-same-owner"],
+                path.join(staging, "data.tar"),
+            );
+        } finally {
+            say(`starting ${facts.container}`);
+            docker(["start", facts.container]);
+        }
+        return manifest;
+    } finally {
+        fs.rmSync(staging, { recursive: true, force: true });
+    }
+}
+
+/** Runs the stack's admin step again, so the restored database's admin gets this stack's password. */
+function ensureAdmin(stack: string): void {
+    say("giving the stack's admin its password again (pulumi up --replace of the admin step)");
+    const state = pulumi(["stack", "export", "--stack", stack]);
+    const urn = (JSON.parse(state.stdout) as { deployment: { resources: { urn: string }[] } }).deployment.resources
+        .map((resource) => resource.urn)
+        .find((candidate) => candidate.endsWith("::synapse-admin-ensure"));
+    const up = pulumi(["up", "--yes", "--skip-preview", "--stack", stack, ...(urn ? ["--replace", urn] : [])]);
+    if (up.status !== 0) {
+        throw new OpsError(`the data is restored, but \`pulumi up\` failed afterwards: ${up.stdout.slice(-2000)}`);
+    }
+}
+
+if (require.main === module) {
+    main(async () => {
+        const { options, positional } = parseArguments(process.argv.slice(2), ["force"]);
+        if (!options.stack || positional.length !== 1) {
+            throw new OpsError("usage: npm run restore -- --stack <name> <archive> [--force]");
+        }
+        const facts = stackFacts(options.stack);
+        if (containerState(facts.container) === "missing") {
+            throw new OpsError(`stack ${facts.stack} has no homeserver container: run \`pulumi up\` (a fresh stack), then restore`);
+        }
+        const manifest = await restore(facts, path.resolve(positional[0]), options.force === "true");
+        ensureAdmin(facts.stack);
+        say(`restored: ${manifest.serverName}, signing key and data from ${manifest.createdAt}`);
+    });
+}
