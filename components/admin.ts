@@ -48,14 +48,16 @@ export class Admin extends pulumi.ComponentResource {
         );
         this.password = pulumi.secret(password.result);
 
-        const ensureAdmin = pulumi
-            .all([args.containerName, args.uid ?? 1000, args.gid ?? 1000])
-            .apply(([container, uid, gid]) =>
-                // As the homeserver's own user: the step needs to read its config, and nothing root may do.
-                ["docker", "exec", "-i", "-u", `${uid}:${gid}`, container, "python3", "-c", pythonFromStdin("ensure_admin.py")]
-                    .map(shellQuote)
-                    .join(" "),
+        const ensureAdmin = pulumi.all([args.containerName, args.uid ?? 1000, args.gid ?? 1000]).apply(([container, uid, gid]) => {
+            // As the homeserver's own user: the step needs to read its config, and nothing root may do.
+            const exec = ["docker", "exec", "-i", "-u", `${uid}:${gid}`, container, "python3", "-c", pythonFromStdin("ensure_admin.py")];
+            // `up` waits here for Synapse to serve; if it does not (a config it refuses, a database too new for it),
+            // its own last words say why.
+            return (
+                `${exec.map(shellQuote).join(" ")} || { status=$?; echo "the homeserver's last log lines:" >&2; ` +
+                `docker logs --tail 25 ${shellQuote(container)} >&2 2>&1; exit $status; }`
             );
+        });
         const stdin = scriptInput(
             "ensure_admin.py",
             pulumi.all([args.adminUser ?? "admin", this.password, args.configPaths]).apply(([user, secret, configPaths]) => ({

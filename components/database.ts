@@ -69,8 +69,10 @@ export class Database extends pulumi.ComponentResource {
     public readonly host: pulumi.Output<string>;
     /** The data volume's name. */
     public readonly volumeName: pulumi.Output<string>;
-    /** Synapse's `database:` block (secret: it holds the password). */
+    /** Synapse's `database:` block (secret: it holds the password); known before the server runs. */
     public readonly synapseConfig: pulumi.Output<DatabaseConfig>;
+    /** Done once the server answers on the network with the password set: what Synapse must wait for. */
+    public readonly ready: command.local.Command;
 
     constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synapse:index:Database", name, {}, opts);
@@ -119,14 +121,15 @@ export class Database extends pulumi.ComponentResource {
                 volumes: [{ volumeName: volume.volumeName, containerPath: VOLUME_PATH }],
                 networksAdvanced: [{ name: args.networkName }],
                 restart: "unless-stopped",
+                // For `docker ps` and monitoring. `up` does not wait on it: the password step below polls the server
+                // every fifth of a second, where Docker's probe interval would add up to a whole one.
                 healthcheck: {
                     tests: ["CMD", "pg_isready", "--host=127.0.0.1", "--username=synapse", "--dbname=synapse"],
-                    interval: "1s",
+                    interval: "5s",
                     timeout: "5s",
-                    retries: 120,
+                    retries: 3,
                 },
-                wait: true,
-                waitTimeout: 180,
+                wait: false,
                 // A clean shutdown (SIGINT, the image's stop signal) with time to checkpoint, never a kill mid-write.
                 destroyGraceSeconds: 60,
                 ...containerHardening(DATABASE_HARDENING),
@@ -138,12 +141,18 @@ export class Database extends pulumi.ComponentResource {
             },
             { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["healthcheck"] },
         );
-        // A kept or adopted volume was initialised with another password: set this one on every new server, as a
-        // SCRAM verifier, so not even PostgreSQL's own log could ever show the password.
+        // Waits until the server answers over TCP (the entrypoint's first-run server listens on its socket only), then
+        // sets the password: a kept or adopted volume was initialised with another. As a SCRAM verifier, so not even
+        // PostgreSQL's own log could ever show the password.
         const applyPassword = new command.local.Command(
             `${name}-password-apply`,
             {
-                create: pulumi.interpolate`docker exec -i ${container.name.apply(shellQuote)} psql --no-psqlrc --quiet -v ON_ERROR_STOP=1 --username=synapse --dbname=synapse`,
+                create: container.name.apply(shellQuote).apply(
+                    (server) =>
+                        `for i in $(seq 600); do docker exec ${server} pg_isready --quiet --host=127.0.0.1 && break; sleep 0.2; done; ` +
+                        `docker exec -i ${server} psql --no-psqlrc --quiet -v ON_ERROR_STOP=1 --host=127.0.0.1 --username=synapse --dbname=synapse ` +
+                        `|| { status=$?; echo "PostgreSQL's last log lines:" >&2; docker logs --tail 25 ${server} >&2 2>&1; exit $status; }`,
+                ),
                 stdin: pulumi.secret(
                     password.result.apply((secret) => `SET log_statement = 'none';\nALTER ROLE synapse WITH PASSWORD '${scramVerifier(secret)}';\n`),
                 ),
@@ -156,8 +165,10 @@ export class Database extends pulumi.ComponentResource {
 
         this.host = container.name;
         this.volumeName = volume.volumeName;
+        this.ready = applyPassword;
+        // From the names and the password alone, so Synapse's config is written while PostgreSQL still starts.
         this.synapseConfig = pulumi.secret(
-            pulumi.all([container.name, password.result, applyPassword.id]).apply(([host, secret]): DatabaseConfig => ({
+            pulumi.all([args.containerName ?? `${name}-db`, password.result]).apply(([host, secret]): DatabaseConfig => ({
                 name: "psycopg2",
                 args: {
                     user: "synapse",

@@ -58,6 +58,8 @@ export class GenerateConfig extends pulumi.ComponentResource {
     public readonly serverName: pulumi.Output<string>;
     /** The id of the homeserver's signing key, e.g. ed25519:a_AbCd (its identity to other servers). */
     public readonly signingKeyId: pulumi.Output<string>;
+    /** Whether the volume holds SQLite data not yet moved to PostgreSQL (what a switch to postgres must port). */
+    public readonly sqliteData: pulumi.Output<boolean>;
 
     constructor(name: string, args: GenerateConfigArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synapse:index:GenerateConfig", name, {}, opts);
@@ -121,9 +123,12 @@ export class GenerateConfig extends pulumi.ComponentResource {
             { parent: this, deleteBeforeReplace: true, additionalSecretOutputs: ["stdin"] },
         );
 
-        const result = pulumi.unsecret(run.stdout).apply((stdout) => JSON.parse(stdout) as { serverName: string; signingKeyId: string });
+        const result = pulumi
+            .unsecret(run.stdout)
+            .apply((stdout) => JSON.parse(stdout) as { serverName: string; signingKeyId: string; sqliteData?: boolean });
         this.serverName = result.serverName;
         this.signingKeyId = result.signingKeyId;
-        this.registerOutputs({ serverName: this.serverName, signingKeyId: this.signingKeyId });
+        this.sqliteData = result.apply((parsed) => parsed.sqliteData === true);
+        this.registerOutputs({ serverName: this.serverName, signingKeyId: this.signingKeyId, sqliteData: this.sqliteData });
     }
 }

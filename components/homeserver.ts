@@ -269,7 +269,9 @@ export class Homeserver extends pulumi.ComponentResource {
                 : new UpgradeBackup(
                       `${name}-upgrade-backup`,
                       {
-                          image: imageReference,
+                          // The image actually resolved: a reference that cannot be had takes no backup.
+                          image: image.imageId,
+                          imageReference,
                           containerName,
                           volumeName: data.volumeName,
                           serverName: args.serverName,
@@ -279,24 +281,6 @@ export class Homeserver extends pulumi.ComponentResource {
                       },
                       { parent: this },
                   );
-        // SQLite data moves into the new PostgreSQL database before the config says postgres.
-        const port =
-            database && databaseNetwork
-                ? new PortToPostgres(
-                      `${name}-port`,
-                      {
-                          image: image.imageId,
-                          containerName,
-                          volumeName: data.volumeName,
-                          serverName: args.serverName,
-                          user: pulumi.interpolate`${uid}:${gid}`,
-                          networkName: databaseNetwork.name,
-                          databaseConfig: database.synapseConfig,
-                      },
-                      { parent: this },
-                  )
-                : undefined;
-
         const generate = new GenerateConfig(
             `${name}-generate`,
             {
@@ -312,8 +296,27 @@ export class Homeserver extends pulumi.ComponentResource {
                 files: caFiles,
                 labels: ownerLabels(project, stack, "generate"),
             },
-            { parent: this, dependsOn: port ? [port.step] : [] },
+            { parent: this },
         );
+
+        // SQLite data moves into the new PostgreSQL database before the homeserver restarts on it.
+        const port =
+            database && databaseNetwork
+                ? new PortToPostgres(
+                      `${name}-port`,
+                      {
+                          image: image.imageId,
+                          containerName,
+                          volumeName: data.volumeName,
+                          serverName: args.serverName,
+                          user: pulumi.interpolate`${uid}:${gid}`,
+                          networkName: databaseNetwork.name,
+                          databaseConfig: database.synapseConfig,
+                          needed: generate.sqliteData,
+                      },
+                      { parent: this, dependsOn: [database.ready] },
+                  )
+                : undefined;
 
         const container = new docker.Container(
             `${name}-homeserver`,
@@ -335,16 +338,16 @@ export class Homeserver extends pulumi.ComponentResource {
                     ...(args.federation?.network ? [{ name: args.federation.network }] : []),
                 ],
                 restart: "unless-stopped",
-                // The image's own check probes every 15 s; a short interval lets `up` return as soon as Synapse serves.
+                // For `docker ps` and monitoring, as the image's own check. `up` does not wait on it: the admin step
+                // polls Synapse itself every quarter second, where Docker's probe interval would add up to a whole one.
                 healthcheck: {
                     tests: ["CMD", "curl", "-fSs", "http://localhost:8008/health"],
-                    interval: "2s",
+                    interval: "5s",
                     timeout: "5s",
                     startPeriod: "5s",
-                    retries: 30,
+                    retries: 3,
                 },
-                wait: true,
-                waitTimeout: 180,
+                wait: false,
                 // Stopped with SIGTERM and time to finish requests and flush the database; unset, the provider kills it.
                 destroyGraceSeconds: 30,
                 ...containerHardening({ ...HOMESERVER_HARDENING, memoryMb: args.memoryLimitMb, cpus: args.cpuLimit }),
@@ -357,7 +360,13 @@ export class Homeserver extends pulumi.ComponentResource {
             },
             // Fixed name and host port: the old container must go before its replacement can start. The provider
             // plans a changed healthcheck as an update it never applies: only a new container takes it.
-            { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["healthcheck"], dependsOn: upgradeBackup ? [upgradeBackup] : [] },
+            {
+                parent: this,
+                deleteBeforeReplace: true,
+                replaceOnChanges: ["healthcheck"],
+                // The backup of the old homeserver, PostgreSQL answering with its password, SQLite data moved.
+                dependsOn: [...(upgradeBackup ? [upgradeBackup] : []), ...(database ? [database.ready] : []), ...(port ? [port.step] : [])],
+            },
         );
 
         new PidsLimit(

@@ -17,8 +17,10 @@ function opsCommand(script: string, options: Record<string, pulumi.Input<string 
 }
 
 export interface UpgradeBackupArgs {
-    /** The image the homeserver is about to run: a new one means a backup of the running homeserver first. */
+    /** The image (id) the homeserver is about to run: a new one means a backup of the running homeserver first. */
     image: pulumi.Input<string>;
+    /** Its reference, for the archive's manifest. */
+    imageReference: pulumi.Input<string>;
     /** The homeserver container (absent on a first deployment: nothing to back up then). */
     containerName: pulumi.Input<string>;
     /** Its data volume. */
@@ -54,7 +56,7 @@ export class UpgradeBackup extends pulumi.ComponentResource {
                     "server-name": args.serverName,
                     out: args.directory,
                     keep: args.keep ?? 5,
-                    reason: pulumi.interpolate`before the image changes to ${args.image}`,
+                    reason: pulumi.interpolate`before the image changes to ${args.imageReference}`,
                 }),
                 dir: PROJECT,
                 // Only a new image takes a new backup; the archive's path and the progress are shown.
@@ -82,12 +84,14 @@ export interface PortToPostgresArgs {
     networkName: pulumi.Input<string>;
     /** Synapse's database block for PostgreSQL (secret). */
     databaseConfig: pulumi.Input<unknown>;
+    /** Whether the data volume holds SQLite data to move (generate reports it); without, the step does nothing. */
+    needed: pulumi.Input<boolean>;
 }
 
 /**
  * Moves a homeserver's SQLite data into its new, empty PostgreSQL database with Synapse's own synapse_port_db, when
- * a stack with data switches to postgres. Runs once, after PostgreSQL is up and before the homeserver's config says
- * postgres; a failed port leaves the homeserver running on SQLite.
+ * a stack with data switches to postgres. Runs after PostgreSQL is up and the new config is written, before the
+ * homeserver restarts on it; a failed port puts the SQLite config back and leaves the homeserver running on SQLite.
  */
 export class PortToPostgres extends pulumi.ComponentResource {
     /** The port step: what must follow it (the config switch to postgres) depends on it. */
@@ -98,14 +102,15 @@ export class PortToPostgres extends pulumi.ComponentResource {
         this.step = new command.local.Command(
             `${name}-run`,
             {
-                create: opsCommand("port.ts", {
+                // Nothing to move (a new stack, or already ported): a no-op that starts no Node.js process.
+                create: pulumi.all([args.needed, opsCommand("port.ts", {
                     container: args.containerName,
                     "data-volume": args.volumeName,
                     image: args.image,
                     network: args.networkName,
                     "server-name": args.serverName,
                     user: args.user,
-                }),
+                })]).apply(([needed, port]) => (needed ? port : "true")),
                 dir: PROJECT,
                 stdin: pulumi.secret(pulumi.jsonStringify(args.databaseConfig)),
                 // The steps' progress and errors; the database password travels on stdin only.

@@ -1,9 +1,9 @@
 // The move from SQLite to PostgreSQL, run by the stack when synapse:database becomes postgres (after the PostgreSQL
-// server is up, before the homeserver's config says postgres). Synapse's documented procedure, with its own tools:
+// server is up and the new config is written, before the homeserver restarts on it). Synapse's documented procedure, with its own tools:
 // stop Synapse (no message may arrive after the snapshot), take an online snapshot of homeserver.db, finish its
 // background updates (update_synapse_database), switch off auto-vacuum, and port the snapshot into the empty
 // PostgreSQL database (synapse_port_db). The original homeserver.db stays untouched. On any failure Synapse is started
-// again on SQLite, as it was, and the step fails: the stack's config is only switched after a successful port.
+// again on SQLite, as it was (its config's database block taken back out), and the step fails.
 //
 // stdin: Synapse's `database:` block for PostgreSQL, as JSON (it holds the password).
 import * as fs from "node:fs";
@@ -40,6 +40,17 @@ const PORT =
     "sys.exit(result.returncode)\n";
 
 const MARKER = "/data/synapse-stack-ported";
+
+/** Python in a helper: the stack's overlay without its database block, so the homeserver starts on SQLite again. */
+const BACK_TO_SQLITE =
+    "import json, os\n" +
+    "path = '/data/synapse-stack.yaml'\n" +
+    "text = open(path).read()\n" +
+    "header = [line for line in text.splitlines() if line.startswith('#')]\n" +
+    "overlay = json.loads('\\n'.join(line for line in text.splitlines() if not line.startswith('#')))\n" +
+    "overlay.pop('database', None)\n" +
+    "with open(path + '.tmp', 'w') as handle: handle.write('\\n'.join(header + [json.dumps(overlay, indent=2), '']))\n" +
+    "os.chmod(path + '.tmp', 0o600); os.replace(path + '.tmp', path)";
 
 /**
  * After synapse_port_db, every stream sequence is moved up to the stream's recorded position: the port copies
@@ -94,6 +105,8 @@ async function port(facts: StackFacts, databaseConfig: string, network: string):
         docker([...helper(["--network", "none"]), `import shutil; open('${MARKER}', 'w').write('ported'); shutil.rmtree('/data/synapse-stack-port')`]);
         say("ported; the homeserver now starts on PostgreSQL (homeserver.db stays in the volume, untouched)");
     } catch (err) {
+        // The new config (written before this step) says postgres: take it back before anything starts on it.
+        docker([...helper(["--network", "none"]), BACK_TO_SQLITE]);
         if (stopped) {
             say(`the port failed: starting ${facts.container} again on SQLite, as it was`);
             docker(["start", facts.container]);

@@ -115,7 +115,8 @@ step_cli() {
             die "toolchain/cli/go.mod does not pin pkg/v3 v$PULUMI_VERSION, the npm SDK's version" \
                 "keep the two in lock-step: update toolchain/cli (go get github.com/pulumi/pulumi/pkg/v3@v$PULUMI_VERSION) or package.json"
         echo "    download site unreachable: building pulumi v$PULUMI_VERSION from Go modules (several minutes cold)"
-        (cd toolchain/cli && go build -o "$TOOLS/bin/pulumi" \
+        # CGO off and -trimpath, as the plugin builds: packages both need are compiled once (Go's build cache).
+        (cd toolchain/cli && CGO_ENABLED=0 go build -trimpath -o "$TOOLS/bin/pulumi" \
             -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
             github.com/pulumi/pulumi/pkg/v3/cmd/pulumi) || die "go build of the Pulumi CLI failed" "read the compiler output above"
         echo "    building pulumi-language-nodejs from Go modules (with RunPlugin, for policy packs)"

@@ -4,7 +4,7 @@ Runs as root in a one-shot container of the Synapse image, without network, with
 sends one JSON line on stdin ({"serverName", "volumeName", "overlay", "overlayPath", "filesDir", "files"}) followed by
 this script; the
 overlay may hold secrets, so nothing here prints it. Progress and errors go to stderr; stdout gets one JSON line,
-{"serverName", "signingKeyId"}.
+{"serverName", "signingKeyId", "sqliteData"}.
 
 1. A volume whose homeserver.yaml names another server is refused: a Matrix server name is permanent.
 2. Data owned by someone other than UID:GID (a changed uid/gid, an adopted volume) is re-owned, so the homeserver,
@@ -79,6 +79,21 @@ def write_files(directory, files, uid, gid):
         write_private(os.path.join(folder, name), content, uid, gid)
 
 
+def sqlite_state():
+    """Users in homeserver.db (0 without one), and whether the stack already ported it to PostgreSQL."""
+    import sqlite3
+
+    ported = os.path.exists(os.path.join(DATA, "synapse-stack-ported"))
+    path = os.path.join(DATA, "homeserver.db")
+    if not os.path.exists(path):
+        return 0, ported
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        return connection.execute("SELECT count(*) FROM users").fetchone()[0], ported
+    except sqlite3.Error:
+        return 0, ported
+
+
 def signing_key_id(config_path, server_name):
     with open(config_path, encoding="utf-8") as handle:
         config = yaml.safe_load(handle) or {}
@@ -113,7 +128,13 @@ def main(request):
 
     write_private(request["overlayPath"], request["overlay"], uid, gid)
     write_files(request.get("filesDir"), request.get("files") or {}, uid, gid)
-    print(json.dumps({"serverName": server_name, "signingKeyId": signing_key_id(config_path, server_name)}))
+    users, ported = sqlite_state()
+    print(json.dumps({
+        "serverName": server_name,
+        "signingKeyId": signing_key_id(config_path, server_name),
+        # Whether a switch to PostgreSQL has SQLite data to move first.
+        "sqliteData": users > 0 and not ported,
+    }))
 
 
 if __name__ == "__main__":

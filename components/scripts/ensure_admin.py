@@ -49,9 +49,11 @@ def fail(message):
 class Transient(Exception):
     """A failure worth retrying: the homeserver is busy, starting or rate-limiting."""
 
-    def __init__(self, description, wait=None):
+    def __init__(self, description, wait=None, starting=False):
         super().__init__(description)
         self.wait = wait
+        # Nothing listens yet: Synapse is still starting, which takes seconds; ask again soon, not with backoff.
+        self.starting = starting
 
 
 def call_once(method, path, body=None, token=None):
@@ -76,7 +78,8 @@ def call_once(method, path, body=None, token=None):
             raise Transient(f"HTTP {error.code} {answer.get('errcode', '')}".rstrip())
         return error.code, answer
     except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
-        raise Transient(f"no answer ({getattr(error, 'reason', error)})")
+        reason = getattr(error, "reason", error)
+        raise Transient(f"no answer ({reason})", starting=isinstance(reason, ConnectionRefusedError))
 
 
 def call(method, path, body=None, token=None, body_factory=None):
@@ -88,7 +91,12 @@ def call(method, path, body=None, token=None, body_factory=None):
         try:
             return call_once(method, path, body_factory() if body_factory else body, token)
         except Transient as problem:
-            wait = problem.wait if problem.wait is not None else delay * (1 + random.random() / 4)
+            if problem.wait is not None:
+                wait = problem.wait
+            elif problem.starting:
+                wait = 0.25
+            else:
+                wait = delay * (1 + random.random() / 4)
             elapsed = time.monotonic() - started
             if elapsed + wait > RETRY_SECONDS:
                 why = (
@@ -97,9 +105,10 @@ def call(method, path, body=None, token=None, body_factory=None):
                     else f"answered {problem} and asks to wait {wait:.0f} s, longer than the {RETRY_SECONDS:.0f} s this step waits"
                 )
                 fail(f"{route} {why}; the admin was left as it was. Run `pulumi up` again when the homeserver answers.")
-            say(f"{route}: {problem}; retrying in {wait:.1f} s")
+            if not problem.starting:
+                say(f"{route}: {problem}; retrying in {wait:.1f} s")
+                delay = min(delay * 2, 10)
             time.sleep(wait)
-            delay = min(delay * 2, 10)
 
 
 def read_config(paths):

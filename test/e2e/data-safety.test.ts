@@ -15,6 +15,7 @@ import {
     docker,
     expectNoChanges,
     freePort,
+    healthStatus,
     inVolume,
     keepAlive,
     Matrix,
@@ -229,7 +230,7 @@ describe("a manual deployment adopted and kept safe", { timeout: 30 * 60_000 }, 
         assert.equal(inVolume(volume, ["sh", "-c", "find /data ! -user 1001 -o ! -group 1001 | wc -l"]), "0", "every file re-owned to 1001:1001");
         const homeserver = inspect(outputs.containerName);
         assert.equal(homeserver.Config.User, "1001:1001");
-        assert.equal(homeserver.State.Health?.Status, "healthy");
+        assert.equal(await healthStatus(outputs.containerName), "healthy");
         assert.equal(homeserver.HostConfig.Memory, 1024 * 1024 * 1024);
         assert.equal(homeserver.HostConfig.NanoCpus, 1.5e9);
         aliceToken = (await matrix.login(`@alice:${serverName}`, alicePassword)).token!;
@@ -341,7 +342,7 @@ describe("a manual deployment adopted and kept safe", { timeout: 30 * 60_000 }, 
         await testStack!.stack.setConfig("synapse:extraConfig.email.notif_from", { value: `Synapse <noreply@${serverName}>` }, true);
         await testStack!.stack.setConfig("synapse:extraConfig.email.smtp_pass", { value: secret, secret: true }, true);
         await up(testStack!);
-        assert.equal(inspect(outputs.containerName).State.Health?.Status, "healthy");
+        assert.equal(await healthStatus(outputs.containerName), "healthy");
         assert.equal(inVolume(volume, ["sh", "-c", `grep -c '${secret}' /data/synapse-stack.yaml`]), "1", "Synapse gets it");
         const files = stateFiles(testStack!);
         assert.ok(files.length > 0);

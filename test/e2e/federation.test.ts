@@ -10,6 +10,7 @@ import {
     createStack,
     docker,
     freePort,
+    healthStatus,
     keepAlive,
     Matrix,
     outputsOf,
@@ -208,7 +209,7 @@ describe("federation between two stacks over TLS", { timeout: 30 * 60_000 }, () 
         const a = servers.a!;
         const b = servers.b!;
         await b.stack.stack.destroy({ onOutput: (text) => b.stack.output.push(text) });
-        assert.equal(docker("inspect", "--format", "{{.State.Health.Status}}", `synapse-${stackName("a")}`), "healthy");
+        assert.equal(await healthStatus(`synapse-${stackName("a")}`), "healthy");
         const messages = await a.matrix.messages(a.token, roomId);
         assert.ok(messages.includes("hello B, from A") && messages.includes("hello A, from B"), JSON.stringify(messages));
     });

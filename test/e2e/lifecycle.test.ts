@@ -10,6 +10,7 @@ import {
     createStack,
     docker,
     freePort,
+    healthStatus,
     inspectContainer as inspect,
     Matrix,
     outputsOf,
@@ -135,7 +136,7 @@ describe("the stack's lifecycle on the real engine", { timeout: 30 * 60_000 }, (
         assert.deepEqual(listenersOn(portA), ["127.0.0.1"]);
         const bindings = inspect(outputs.containerName).HostConfig.PortBindings;
         assert.deepEqual(bindings, { "8008/tcp": [{ HostIp: "127.0.0.1", HostPort: String(portA) }] });
-        assert.equal(inspect(outputs.containerName).State.Health.Status, "healthy");
+        assert.equal(await healthStatus(outputs.containerName), "healthy");
     });
 
     it("has a real admin: logs in, is an admin, and a wrong password is refused", async () => {
@@ -189,7 +190,7 @@ describe("the stack's lifecycle on the real engine", { timeout: 30 * 60_000 }, (
     it("heals drift: a container removed by hand comes back on the next up, data intact", async () => {
         docker("rm", "-f", outputs.containerName);
         await up(stackA!, { refresh: true });
-        assert.equal(inspect(outputs.containerName).State.Health.Status, "healthy");
+        assert.equal(await healthStatus(outputs.containerName), "healthy");
         assert.deepEqual(await matrix.messages(await adminToken(), roomId), [message]);
     });
 

@@ -14,6 +14,7 @@ import {
     createStack,
     docker,
     freePort,
+    healthStatus,
     inVolume,
     keepAlive,
     Matrix,
@@ -252,7 +253,7 @@ describe("backup, restore, upgrade and the move to PostgreSQL", { timeout: 40 * 
         await assert.rejects(up(testStack!), (err: Error) =>
             /already holds 1 tables, so the SQLite data \(\d+ users\) cannot be ported into it/.test(err.message),
         );
-        assert.equal(docker("inspect", "--format", "{{.State.Health.Status}}", outputs.containerName), "healthy", "SQLite still serves");
+        assert.equal(await healthStatus(outputs.containerName), "healthy", "SQLite still serves");
         assert.doesNotMatch(inVolume(outputs.volumeName, ["cat", "/data/synapse-stack.yaml"]), /psycopg2/, "the config still says SQLite");
         await expectSameData();
 

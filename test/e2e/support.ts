@@ -58,6 +58,23 @@ export function keepAlive(): () => void {
     return () => clearInterval(timer);
 }
 
+/**
+ * Docker's health status of a container once it settles: `up` returns when Synapse serves (the admin step polls it),
+ * which can be before Docker's next probe marks the container healthy.
+ */
+export async function healthStatus(container: string, timeoutSeconds = 30): Promise<string> {
+    const deadline = Date.now() + timeoutSeconds * 1000;
+    let status = "";
+    while (Date.now() < deadline) {
+        status = docker("inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{end}}", container);
+        if (status !== "starting") {
+            return status;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    return status;
+}
+
 export function runId(): string {
     return crypto.randomBytes(4).toString("hex");
 }
@@ -95,15 +112,29 @@ export function ownedObjects(stackName: string): { containers: string[]; volumes
     };
 }
 
+const handedOut = new Set<number>();
+
+/**
+ * A port free on loopback, below Linux's ephemeral range (32768 and up): a port from that range can be taken by any
+ * outgoing connection between now and the moment Docker binds it. Never the same port twice in one process.
+ */
 export async function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.once("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const { port } = server.address() as net.AddressInfo;
-            server.close(() => resolve(port));
+    for (let attempt = 0; attempt < 200; attempt++) {
+        const port = 20000 + Math.floor(Math.random() * 12000);
+        if (handedOut.has(port)) {
+            continue;
+        }
+        const free = await new Promise<boolean>((resolve) => {
+            const server = net.createServer();
+            server.once("error", () => resolve(false));
+            server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
         });
-    });
+        if (free) {
+            handedOut.add(port);
+            return port;
+        }
+    }
+    throw new Error("no free port found between 20000 and 32000");
 }
 
 /** Fails loudly when the CLI or the engine is missing: the end-to-end tests are never skipped. */

@@ -74,7 +74,10 @@ function mockState(args: pulumi.runtime.MockResourceArgs, options: RunOptions, s
             } catch {
                 request = {};
             }
-            const stdout = args.name.endsWith("-generate-run")
+            const create = String(unwrapSecret(inputs.create) ?? "");
+            const stdout = create.startsWith("echo ")
+                ? create.slice("echo ".length).replace(/^'|'$/g, "")
+                : args.name.endsWith("-generate-run")
                 ? JSON.stringify({ serverName, signingKeyId: MOCK_SIGNING_KEY_ID })
                 : request.user !== undefined
                   ? `@${request.user}:${serverName}`

@@ -73,6 +73,14 @@ export function describeStackWiring(stack: string): void {
                 { label: "io.synapse-stack.role", value: role },
             ];
             const volumes = Object.fromEntries(byType(run, "docker:index/volume:Volume").map((volume) => [volume.inputs.name, volume.inputs.labels]));
+            // The provider never deletes them; a command removes each on destroy, unless the data is retained.
+            const removal = command("synapse-data-removal");
+            assert.equal(removal.create, `echo ${expected.volumeName}`);
+            if (expected.retainDataOnDestroy) {
+                assert.equal(removal.delete, "true");
+            } else {
+                assert.match(removal.delete ?? "", new RegExp(`docker volume rm ${expected.volumeName} >/dev/null 2>&1 && exit 0`));
+            }
             assert.deepEqual(volumes, {
                 [expected.volumeName]: labels("data"),
                 ...(postgres ? { [expected.databaseVolumeName]: labels("database") } : {}),
@@ -201,7 +209,7 @@ export function describeStackWiring(stack: string): void {
             );
         });
 
-        it("starts the homeserver on the prepared data with the generated config and the overlay, and waits for health", () => {
+        it("starts the homeserver on the prepared data with the generated config and the overlay; health is for monitoring", () => {
             assert.deepEqual(homeserver.command, [
                 "run",
                 "--config-path",
@@ -212,7 +220,8 @@ export function describeStackWiring(stack: string): void {
             const label = (name: string) => homeserver.labels.find((l) => l.label === `io.synapse-stack.${name}`)?.value;
             assert.equal(label("signing-key"), MOCK_SIGNING_KEY_ID, "data flows from generate's result");
             assert.match(label("config") ?? "", /^[0-9a-f]{16}$/, "a config change restarts the homeserver");
-            assert.equal(homeserver.wait, true);
+            // `up` waits in the admin step, which polls Synapse itself (wiring: it runs on the container, see below).
+            assert.equal(homeserver.wait, false);
             assert.deepEqual(homeserver.healthcheck?.tests, ["CMD", "curl", "-fSs", "http://localhost:8008/health"]);
         });
 
@@ -264,6 +273,7 @@ export function describeStackWiring(stack: string): void {
                 ensure.create.startsWith(`docker exec -i -u ${expected.uid}:${expected.gid} ${expected.containerName} python3 -c 'import json,sys;`),
                 ensure.create,
             );
+            assert.ok(ensure.create.endsWith(`docker logs --tail 25 ${expected.containerName} >&2 2>&1; exit $status; }`), "a failure shows Synapse's last log lines");
             assert.equal(ensure.triggers?.[0], "synapse-homeserver-id");
             assert.match(String(ensure.triggers?.[1]), /^[0-9a-f]{16}$/);
             const password = byType(run, "random:index/randomPassword:RandomPassword").find((r) => r.name === "synapse-admin-password")!.inputs;

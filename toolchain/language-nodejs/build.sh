@@ -23,4 +23,4 @@ chmod -R u+w "$build"
 # The upstream stub answers "not supported"; renaming it lets patch/runplugin.go provide the method.
 sed -i 's/^func (host \*nodeLanguageHost) RunPlugin(/func (host *nodeLanguageHost) runPluginUnsupported(/' "$build/main.go"
 grep -q 'runPluginUnsupported(' "$build/main.go" || { echo "build.sh: RunPlugin stub not found in sdk $sdk_version" >&2; exit 1; }
-(cd "$build" && go build -tags langhostpatch -o "$OUTPUT" .)
+(cd "$build" && CGO_ENABLED=0 go build -trimpath -tags langhostpatch -o "$OUTPUT" .)
