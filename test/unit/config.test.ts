@@ -100,7 +100,7 @@ describe("parseConfig defaults", () => {
 describe("parseConfig accepts", () => {
     const cases: [string, RawConfig, Partial<ReturnType<typeof parseConfig>>][] = [
         ["a single-label server name", { serverName: "localhost" }, { serverName: "localhost" }],
-        ["a digest-pinned image", { image: `ghcr.io/acme/synapse@sha256:${"a".repeat(64)}` }, {}],
+        ["a digest-pinned image", { image: `registry.example.org/acme/synapse@sha256:${"a".repeat(64)}` }, {}],
         ["an image on a registry with a port", { image: "registry.example.org:5000/synapse:v1.163.2" }, {}],
         ["port 1", { httpPort: "1" }, { httpPort: 1 }],
         ["port 65535", { httpPort: "65535" }, { httpPort: 65535 }],

@@ -92,7 +92,6 @@ debian_mirror() {
         sed -n -E 's/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([a-z]+:\/\/[^[:space:]]+).*/\2/p' \
             /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null
         sed -n -E 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | tr ' ' '\n'
-        echo http://deb.debian.org/debian
     ) | awk 'NF && !seen[$0]++'); do
         # Read whole before grep: grep -q would close the pipe early, and pipefail then fail the test.
         if grep -q '^Origin: Debian$' <<<"$(curl -fsS --max-time 15 "${uri%/}/dists/$SUITE/Release" 2>/dev/null)"; then
@@ -115,7 +114,7 @@ ensure_base() {
         [[ $EUID -eq 0 ]] || die "debootstrap needs root" "run setup as root, or import a base image yourself as $BASE_IMAGE"
         command -v debootstrap >/dev/null || die "debootstrap is not installed" "apt-get install debootstrap"
         local mirror rootfs
-        mirror="$(debian_mirror)" || die "no Debian mirror serving $SUITE answers"
+        mirror="$(debian_mirror)" || die "no Debian mirror serving $SUITE answers among the host's apt sources" "set DEBIAN_MIRROR to a Debian archive URL"
         rootfs="$(mktemp -d "$CACHE/rootfs.XXXXXX")"
         # shellcheck disable=SC2064 # the path is fixed now
         trap "rm -rf --one-file-system '$rootfs'" RETURN
