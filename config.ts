@@ -278,6 +278,25 @@ class Reader {
         return parsed;
     }
 
+    /** An object value (YAML mapping, or JSON text): undefined when unset, or refused as `expected` when not a mapping. */
+    mapping(key: ConfigKey, expected: string): Record<string, unknown> | undefined {
+        const text = this.value(key);
+        if (text === undefined) {
+            return undefined;
+        }
+        let value: unknown;
+        try {
+            value = JSON.parse(text);
+        } catch {
+            value = text;
+        }
+        if (typeof value !== "object" || value === null || Array.isArray(value)) {
+            this.bad(key, text, expected);
+            return undefined;
+        }
+        return value as Record<string, unknown>;
+    }
+
     boolean(key: ConfigKey, fallback: boolean): boolean {
         const text = this.value(key)?.toLowerCase();
         if (text === undefined) {
@@ -330,6 +349,13 @@ function readDatabase(reader: Reader, stack: string): Pick<SynapseConfig, "datab
     const postgresImage = reader.string("postgresImage", POSTGRES_IMAGE, (value) => IMAGE_REF.test(value) && hasTagOrDigest(value), "an image reference with a tag or digest, such as postgres:17");
     if (database !== "postgres" && reader.isSet("postgresImage")) {
         reader.problems.push('synapse:postgresImage is set but synapse:database is not "postgres": set synapse:database postgres, or remove it');
+    }
+    // Synapse refuses PostgreSQL before 14. A tag that names the major (17, 16.4, 15-alpine) is checked; a digest or
+    // another tag cannot be, and Synapse's own refusal then shows in the admin step's log lines.
+    const reference = postgresImage.split("@")[0];
+    const major = /:(\d+)(?:[.-].*)?$/.exec(reference.slice(reference.lastIndexOf("/") + 1));
+    if (major && Number(major[1]) < 14) {
+        reader.bad("postgresImage", postgresImage, "PostgreSQL 14 or newer (Synapse refuses older), such as postgres:17");
     }
     return { database, postgresImage, databaseVolumeName: `synapse-${stack}-db` };
 }
@@ -491,21 +517,7 @@ function readBackups(reader: Reader, stack: string, cwd: string): Pick<SynapseCo
 
 function readHomeserverSettings(reader: Reader): Pick<SynapseConfig, "reportStats" | "extraConfig"> {
     const reportStats = reader.boolean("reportStats", false);
-    const text = reader.value("extraConfig");
-    if (text === undefined) {
-        return { reportStats, extraConfig: {} };
-    }
-    let value: unknown;
-    try {
-        value = JSON.parse(text);
-    } catch {
-        value = text;
-    }
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-        reader.bad("extraConfig", text, "a mapping of homeserver.yaml top-level keys to values");
-        return { reportStats, extraConfig: {} };
-    }
-    const extraConfig = value as Record<string, unknown>;
+    const extraConfig = reader.mapping("extraConfig", "a mapping of homeserver.yaml top-level keys to values") ?? {};
     for (const key of Object.keys(extraConfig)) {
         const reason = STACK_OWNED_KEYS[key];
         if (reason !== undefined) {
@@ -517,21 +529,10 @@ function readHomeserverSettings(reader: Reader): Pick<SynapseConfig, "reportStat
 
 function readFederation(reader: Reader, tls: SynapseConfig["tls"], extraConfig: Record<string, unknown>): FederationConfig {
     const federation: FederationConfig = { enabled: true, trustedCaCertificates: [], peerStacks: [], allowPrivateRanges: [] };
-    const text = reader.value("federation");
-    if (text === undefined) {
+    const value = reader.mapping("federation", `a mapping with the keys ${FEDERATION_KEYS.join(", ")}`);
+    if (value === undefined) {
         return federation;
     }
-    let given: unknown;
-    try {
-        given = JSON.parse(text);
-    } catch {
-        given = text;
-    }
-    if (typeof given !== "object" || given === null || Array.isArray(given)) {
-        reader.bad("federation", text, `a mapping with the keys ${FEDERATION_KEYS.join(", ")}`);
-        return federation;
-    }
-    const value = given as Record<string, unknown>;
     for (const key of Object.keys(value)) {
         if (!(FEDERATION_KEYS as readonly string[]).includes(key)) {
             reader.problems.push(`synapse:federation.${key} is not a federation setting: known keys are ${FEDERATION_KEYS.join(", ")}`);

@@ -20,6 +20,7 @@ import {
     parseArguments,
     privateDirectory,
     pulumi,
+    queryRow,
     ROOT,
     say,
     sha256,
@@ -52,12 +53,7 @@ export interface BackupOptions {
 }
 
 function schemaVersion(facts: StackFacts): number {
-    const version =
-        facts.database === "postgres"
-            ? docker(["exec", facts.databaseContainer!, "psql", "--username=synapse", "--dbname=synapse", "-tAc", "SELECT version FROM schema_version"])
-            : docker([...helper(facts), "--entrypoint", "python3", facts.image, "-c",
-                  "import sqlite3; print(sqlite3.connect('/data/homeserver.db').execute('SELECT version FROM schema_version').fetchone()[0])"]);
-    return Number(version);
+    return Number(queryRow(facts, "SELECT version FROM schema_version")[0]);
 }
 
 /** Writes the archive and returns its path. */

@@ -86,6 +86,19 @@ export function helper(facts: StackFacts, options: { readOnly?: boolean; stdin?:
 }
 
 /**
+ * One row of a query on the stack's database, its columns split on white space: PostgreSQL through psql in its
+ * container, SQLite in a throwaway helper (the query travels as an argument, not inside the Python source).
+ */
+export function queryRow(facts: StackFacts, sql: string): string[] {
+    const answer =
+        facts.database === "postgres"
+            ? docker(["exec", facts.databaseContainer!, "psql", "--username=synapse", "--dbname=synapse", "-tA", "-F", " ", "-c", sql])
+            : docker([...helper(facts), "--entrypoint", "python3", facts.image, "-c",
+                  "import sqlite3, sys; print(*sqlite3.connect('/data/homeserver.db').execute(sys.argv[1]).fetchone())", sql]);
+    return answer.split(/\s+/);
+}
+
+/**
  * The project's Pulumi CLI with its environment (scripts/pulumi.sh), in the folder of the stack's config:
  * SYNAPSE_PROJECT_DIR when set (a copy of the project, as the tests make), else this checkout.
  */

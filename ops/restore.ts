@@ -16,6 +16,7 @@ import {
     OpsError,
     parseArguments,
     pulumi,
+    queryRow,
     say,
     sha256,
     type StackFacts,
@@ -51,12 +52,7 @@ function holdings(facts: StackFacts): { users: number; rooms: number; events: nu
     const query =
         "SELECT (SELECT count(*) FROM users WHERE name NOT LIKE '@stack-bootstrap-%') - 1, " +
         "(SELECT count(*) FROM rooms), (SELECT count(*) FROM events)";
-    const answer =
-        facts.database === "postgres"
-            ? docker(["exec", facts.databaseContainer!, "psql", "--username=synapse", "--dbname=synapse", "-tA", "-F", " ", "-c", query])
-            : docker([...helper(facts), "--entrypoint", "python3", facts.image, "-c",
-                  `import sqlite3; print(*sqlite3.connect('/data/homeserver.db').execute("${query}").fetchone())`]);
-    const [users, rooms, events] = answer.split(/\s+/).map(Number);
+    const [users, rooms, events] = queryRow(facts, query).map(Number);
     return { users: Math.max(0, users), rooms, events };
 }
 
@@ -119,10 +115,12 @@ export async function restore(facts: StackFacts, archive: string, force: boolean
                     "tar -xf - -C /data --exclude=synapse-stack.yaml --no-same-owner"],
                 path.join(staging, "data.tar"),
             );
-        } finally {
-            say(`starting ${facts.container}`);
-            docker(["start", facts.container]);
+        } catch (err) {
+            // Not started on a half-restored database: Synapse would make an empty one its own.
+            throw new OpsError(`${err instanceof Error ? err.message : String(err)}\n${facts.container} is left stopped on half-restored data: run the restore again with --force`);
         }
+        say(`starting ${facts.container}`);
+        docker(["start", facts.container]);
         return manifest;
     } finally {
         fs.rmSync(staging, { recursive: true, force: true });
@@ -131,12 +129,16 @@ export async function restore(facts: StackFacts, archive: string, force: boolean
 
 /** Runs the stack's admin step again, so the restored database's admin gets this stack's password. */
 function ensureAdmin(stack: string): void {
-    say("giving the stack's admin its password again (pulumi up --replace of the admin step)");
+    say("giving the stack's admin its password again (pulumi up of the admin step alone, replaced)");
     const state = pulumi(["stack", "export", "--stack", stack]);
     const urn = (JSON.parse(state.stdout) as { deployment: { resources: { urn: string }[] } }).deployment.resources
         .map((resource) => resource.urn)
         .find((candidate) => candidate.endsWith("::synapse-admin-ensure"));
-    const up = pulumi(["up", "--yes", "--skip-preview", "--stack", stack, ...(urn ? ["--replace", urn] : [])]);
+    if (!urn) {
+        throw new OpsError(`the data is restored, but stack ${stack} has no admin step to run again: run \`pulumi up\``);
+    }
+    // Targeted: a config change waiting for the next `up` is not applied behind the user's back.
+    const up = pulumi(["up", "--yes", "--skip-preview", "--stack", stack, "--target", urn, "--replace", urn]);
     if (up.status !== 0) {
         throw new OpsError(`the data is restored, but \`pulumi up\` failed afterwards: ${up.stdout.slice(-2000)}`);
     }

@@ -6,7 +6,8 @@ this script; the
 overlay may hold secrets, so nothing here prints it. Progress and errors go to stderr; stdout gets one JSON line,
 {"serverName", "signingKeyId", "sqliteData"}.
 
-1. A volume whose homeserver.yaml names another server is refused: a Matrix server name is permanent.
+1. A volume whose homeserver.yaml names another server is refused: a Matrix server name is permanent. So is SQLite
+   on a volume whose data the stack moved to PostgreSQL.
 2. Data owned by someone other than UID:GID (a changed uid/gid, an adopted volume) is re-owned, so the homeserver,
    which runs as UID:GID without capabilities, can read and write all of it.
 3. The image's own `generate` runs with the recipe's variables; it keeps every file that exists and adds what is
@@ -103,6 +104,18 @@ def signing_key_id(config_path, server_name):
     return f"{algorithm}:{version}"
 
 
+def refuse_sqlite_after_port(overlay, volume_name):
+    """A volume whose SQLite data the stack moved to PostgreSQL may not run on SQLite again: it would serve the old
+    data, and the update would then remove the PostgreSQL server and its volume, with everything written since."""
+    on_postgres = "database" in (yaml.safe_load(overlay) or {})
+    if not on_postgres and os.path.exists(os.path.join(DATA, "synapse-stack-ported")):
+        fail(
+            f"the data in volume {volume_name} was moved to PostgreSQL (synapse_port_db), but synapse:database is sqlite: "
+            "the SQLite copy is out of date, and this update would remove the PostgreSQL server and its volume. "
+            "Set synapse:database postgres."
+        )
+
+
 def main(request):
     server_name = request["serverName"]
     uid, gid = int(os.environ["UID"]), int(os.environ["GID"])
@@ -115,6 +128,8 @@ def main(request):
             "a Matrix server name is permanent (it is in every user and room id and in the signing identity). "
             f"Set synapse:serverName to {found} to run this data, or use a new volume for {server_name}."
         )
+
+    refuse_sqlite_after_port(request["overlay"], request["volumeName"])
 
     changed, owners = reown(uid, gid)
     if changed > 1:

@@ -75,10 +75,22 @@ image_label() { # image_label IMAGE LABEL: a label of a present image, or nothin
     docker image inspect --format "{{ index .Config.Labels \"$2\" }}" "$1" 2>/dev/null || true
 }
 
-# up_to_date IMAGE VERSION: the image exists, is a local build of VERSION, and FORCE is not set.
-up_to_date() {
-    [[ "${FORCE:-0}" != 1 && "$(image_label "$1" org.opencontainers.image.version)" == "$2" &&
-        "$(image_label "$1" io.synapse-stack.local-build)" == true ]]
+# recipe KIND [SETTING...]: a fingerprint of what an image is built from (its folder's files but build.sh, and the
+# settings given), so a changed Dockerfile or entrypoint rebuilds an image that is otherwise at the right version.
+recipe() {
+    local kind=$1
+    shift
+    { find "$IMAGES_DIR/$kind" -type f ! -name build.sh -print0 | sort -z | xargs -0 sha256sum | cut -d' ' -f1; printf '%s\n' "$@"; } |
+        sha256sum | cut -c1-16
+}
+
+# exit_if_current IMAGE VERSION WHAT: done already when the image is a local build of VERSION from RECIPE, unless FORCE.
+exit_if_current() {
+    if [[ "${FORCE:-0}" != 1 && "$(image_label "$1" org.opencontainers.image.version)" == "$2" &&
+        "$(image_label "$1" io.synapse-stack.local-build)" == true && "$(image_label "$1" io.synapse-stack.recipe)" == "$RECIPE" ]]; then
+        say "$1 is present ($3 $2; FORCE=1 rebuilds)"
+        exit 0
+    fi
 }
 
 # debian_mirror: DEBIAN_MIRROR, or the first of the host's apt sources that serves SUITE.
@@ -144,6 +156,7 @@ ensure_base() {
 build_image() {
     local context=$1 target=$2 version=$3 title=$4
     shift 4
+    ensure_base
     step "docker build $target" "read the build log; apt needs the Debian mirror over HTTP from containers"
     local previous
     previous="$(docker image inspect --format '{{.Id}}' "$target" 2>/dev/null || true)"
@@ -153,6 +166,7 @@ build_image() {
         --label "org.opencontainers.image.version=$version" \
         --label "org.opencontainers.image.description=Local build of $title $version on Debian $SUITE, with the official image's interface; not the official image" \
         --label "io.synapse-stack.local-build=true" \
+        --label "io.synapse-stack.recipe=$RECIPE" \
         "$@" -t "$target" "$context"
     if [[ -n "$previous" && "$previous" != "$(docker image inspect --format '{{.Id}}' "$target")" ]]; then
         # Only an earlier local build goes, and only if no container still uses it.

@@ -7,11 +7,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 PINNED="$(sed -n 's/^export const CADDY_IMAGE = "caddy:\(.*\)";$/\1/p' "$REPO_ROOT/components/images.ts")"
 TARGET="${1:-caddy-local:$PINNED}"
 
-if up_to_date "$TARGET" "$PINNED"; then
-    say "$TARGET is present (Caddy $PINNED; FORCE=1 rebuilds)"
-    exit 0
-fi
-ensure_base
+RECIPE="$(recipe caddy)"
+exit_if_current "$TARGET" "$PINNED" Caddy
 build_image "$IMAGES_DIR/caddy" "$TARGET" "$PINNED" "Caddy"
 
 step "smoke test $TARGET" "the image was built but is broken: docker run --rm -it $TARGET bash"

@@ -9,11 +9,8 @@ MAJOR="${1:-$(sed -n 's/^export const POSTGRES_IMAGE = "postgres:\([0-9]*\).*";$
 TARGET="${2:-postgres-local:$MAJOR}"
 [[ "$MAJOR" =~ ^[0-9]+$ && "$MAJOR" -ge 14 ]] || die "\"$MAJOR\" is not a PostgreSQL major Synapse accepts" "pass 14 or newer (Debian $SUITE has 17)"
 
-if up_to_date "$TARGET" "$MAJOR"; then
-    say "$TARGET is present (PostgreSQL $MAJOR; FORCE=1 rebuilds)"
-    exit 0
-fi
-ensure_base
+RECIPE="$(recipe postgres)"
+exit_if_current "$TARGET" "$MAJOR" PostgreSQL
 build_image "$IMAGES_DIR/postgres" "$TARGET" "$MAJOR" "PostgreSQL" --build-arg "PG_MAJOR=$MAJOR"
 
 step "smoke test $TARGET" "the image was built but is broken: docker run --rm -it --entrypoint bash $TARGET"

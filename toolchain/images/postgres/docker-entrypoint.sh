@@ -61,7 +61,8 @@ if [[ "${1:-}" == postgres ]]; then
         shopt -s nullglob
         for script in /docker-entrypoint-initdb.d/*; do
             case "$script" in
-                *.sh) log "running $script"; source "$script" ;;
+                # As upstream: an executable script runs, any other is sourced.
+                *.sh) log "running $script"; if [[ -x "$script" ]]; then "$script"; else source "$script"; fi ;;
                 *.sql) log "running $script"; psql -v ON_ERROR_STOP=1 --no-psqlrc --dbname "$POSTGRES_DB" -f "$script" >&2 ;;
                 *) log "ignoring $script" ;;
             esac

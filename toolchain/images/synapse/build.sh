@@ -12,10 +12,8 @@ EXTRAS="${SYNAPSE_EXTRAS:-postgres}"
 [[ "$VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+(rc[0-9]+)?$ ]] ||
     die "\"$VERSION\" is not a Synapse release" "pass one such as 1.163.2 (pip index versions matrix-synapse lists them)"
 
-if up_to_date "$TARGET" "$VERSION"; then
-    say "$TARGET is present (Synapse $VERSION; FORCE=1 rebuilds)"
-    exit 0
-fi
+RECIPE="$(recipe synapse "$EXTRAS")"
+exit_if_current "$TARGET" "$VERSION" Synapse
 
 step "wheels for matrix-synapse[$EXTRAS]==$VERSION" "check that pip reaches PyPI and that $VERSION exists"
 # The base is Debian $SUITE: Python 3.13, glibc 2.41, so every manylinux tag up to 2.41 fits.
@@ -33,8 +31,6 @@ if [[ ! -f "$wheels/.complete" ]]; then
     touch "$wheels/.complete"
 fi
 step_done "$(find "$wheels" -name '*.whl' | wc -l) wheels"
-
-ensure_base
 
 context="$(mktemp -d "$CACHE/synapse-context.XXXXXX")"
 trap 'rm -rf "$context"' EXIT

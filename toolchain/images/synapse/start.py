@@ -5,7 +5,8 @@ Follows the documented interface of the official matrixdotorg/synapse image:
 the first argument selects the mode (default `run`):
 
   generate   write homeserver.yaml, the signing key and a console log config
-  run [ARGS] start the homeserver as UID:GID with ARGS passed through
+  run [ARGS] start the homeserver (or SYNAPSE_WORKER's module, or `-m MODULE` in
+             ARGS) as UID:GID with ARGS passed through
   anything   executed as a command (`docker run IMAGE bash`, `docker exec`)
 
 Only the standard library is used, so this also runs before the venv is healthy.
@@ -15,7 +16,7 @@ import os
 import sys
 from typing import NoReturn
 
-SYNAPSE_MAIN = ["-m", "synapse.app.homeserver"]
+HOMESERVER = "synapse.app.homeserver"
 
 LOG_CONFIG_TEMPLATE = """\
 # Written by the image's start.py: log to the console so `docker logs` shows
@@ -87,9 +88,10 @@ def drop_privileges(uid: int, gid: int) -> None:
     os.setuid(uid)
 
 
-def exec_python(args: list[str], uid: int, gid: int, env: dict[str, str]) -> NoReturn:
+def exec_python(module: str, args: list[str], uid: int, gid: int, env: dict[str, str]) -> NoReturn:
     drop_privileges(uid, gid)
-    argv = [sys.executable, *SYNAPSE_MAIN, *args]
+    # As upstream: `run -m <module> ...` picks the module itself.
+    argv = [sys.executable, *args] if args[:1] == ["-m"] else [sys.executable, "-m", module, *args]
     os.execve(sys.executable, argv, env)
 
 
@@ -142,7 +144,7 @@ def generate() -> NoReturn:
         "--open-private-ports",
     ]
     os.chdir(data_dir)
-    exec_python(args, uid, gid, dict(os.environ))
+    exec_python(HOMESERVER, args, uid, gid, dict(os.environ))
 
 
 def has_config_path(args: list[str]) -> bool:
@@ -167,7 +169,8 @@ def run(args: list[str]) -> NoReturn:
                 "or pass your own with `run --config-path FILE`.",
                 code=2,
             )
-        args = ["--config-path", config_path, *args]
+        module = args[:2] if args[:1] == ["-m"] else []
+        args = [*module, "--config-path", config_path, *args[len(module):]]
 
     env = dict(os.environ)
     jemalloc = f"/usr/lib/{os.uname().machine}-linux-gnu/libjemalloc.so.2"
@@ -176,7 +179,8 @@ def run(args: list[str]) -> NoReturn:
         env["LD_PRELOAD"] = jemalloc
     if os.path.isdir(data_dir):
         os.chdir(data_dir)
-    exec_python(args, uid, gid, env)
+    # SYNAPSE_WORKER selects a worker's module instead of the main process, as in the official image.
+    exec_python(os.environ.get("SYNAPSE_WORKER", HOMESERVER), args, uid, gid, env)
 
 
 def main(argv: list[str]) -> NoReturn:
