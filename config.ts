@@ -10,6 +10,7 @@ import type { TlsMode } from "./components/caddyfile";
 import type { HomeserverArgs } from "./components/homeserver";
 import { CADDY_IMAGE, POSTGRES_IMAGE, SYNAPSE_IMAGE } from "./components/images";
 import { userError } from "./components/errors";
+import { foreignVolumes } from "./components/storage";
 
 /** The official Synapse image, pinned to a release (the default of synapse:image). */
 export const OFFICIAL_IMAGE = SYNAPSE_IMAGE;
@@ -75,6 +76,20 @@ export interface ConfigContext {
     setKeys?: readonly string[];
     /** The project folder relative paths are resolved against. Default /. */
     cwd?: string;
+    /** Keys set with `pulumi config set --secret`: no message shows their values (nor those of ALWAYS_SECRET_KEYS). */
+    secretKeys?: readonly string[];
+}
+
+/** Keys whose values are secret however they were set: a private key, and homeserver.yaml settings such as smtp_pass. */
+export const ALWAYS_SECRET_KEYS: readonly ConfigKey[] = ["tlsKey", "extraConfig"];
+
+/** What a message says in place of a secret value. */
+const NOT_SHOWN = "(secret, value not shown)";
+
+/** Whether `key`, or the mapping it is part of (`federation` for `federation.allowList`), holds a secret value. */
+function isSecretKey(key: string, secretKeys: readonly string[]): boolean {
+    const top = key.split(".")[0];
+    return (ALWAYS_SECRET_KEYS as readonly string[]).includes(top) || secretKeys.includes(top);
 }
 
 /** The validated, typed configuration the stack builds its homeserver from. */
@@ -235,7 +250,10 @@ class Reader {
     readonly problems: string[] = [];
     private readonly raw: RawConfig;
 
-    constructor(given: RawConfig) {
+    constructor(
+        given: RawConfig,
+        private readonly secretKeys: readonly string[] = [],
+    ) {
         // Pulumi.yaml declares derived defaults as "": an empty value means "work it out".
         this.raw = Object.fromEntries(
             Object.entries(given).filter(([, value]) => value !== undefined && value.trim() !== ""),
@@ -250,8 +268,17 @@ class Reader {
         return this.raw[key]?.trim();
     }
 
+    /** The value as a message shows it: JSON-quoted, or not at all when it is secret. */
+    shown(key: string, value: unknown): string {
+        return isSecretKey(key, this.secretKeys) ? NOT_SHOWN : JSON.stringify(value);
+    }
+
+    isSecret(key: string): boolean {
+        return isSecretKey(key, this.secretKeys);
+    }
+
     bad(key: string, value: unknown, expected: string): void {
-        this.problems.push(`synapse:${key} ${JSON.stringify(value)} is not valid: expected ${expected}`);
+        this.problems.push(`synapse:${key} ${this.shown(key, value)} is not valid: expected ${expected}`);
     }
 
     string(key: ConfigKey, fallback: string, valid: (value: string) => boolean, expected: string): string {
@@ -371,7 +398,9 @@ function readEdge(reader: Reader, serverName: string, stack: string): EdgeConfig
     const httpsPort = reader.integer("httpsPort", 443, 1, 65535, "a port number from 1 to 65535");
     const federationPort = reader.integer("federationPort", 8448, 0, 65535, "a port number from 1 to 65535, or 0 to federate through httpsPort");
     if (federationPort === httpsPort) {
-        reader.problems.push(`synapse:federationPort ${federationPort} is synapse:httpsPort too: set 0 to federate through httpsPort, or another port`);
+        // The one number is both ports' value: shown only when neither is secret.
+        const port = reader.isSecret("federationPort") || reader.isSecret("httpsPort") ? NOT_SHOWN : String(federationPort);
+        reader.problems.push(`synapse:federationPort ${port} is synapse:httpsPort too: set 0 to federate through httpsPort, or another port`);
     }
     const serveWellKnown = reader.boolean("serveWellKnown", false);
     const exposeAdminApi = reader.boolean("exposeAdminApi", false);
@@ -444,7 +473,7 @@ function readExposure(reader: Reader, edge: EdgeConfig): Pick<SynapseConfig, "ht
     } else if (edge.tls === "none" && net.isIP(bindAddress) !== 0 && !isLoopback(bindAddress)) {
         // Synapse would tell clients and other servers to come back to a loopback URL.
         reader.problems.push(
-            `synapse:bindAddress "${bindAddress}" publishes the homeserver beyond this host, but synapse:publicBaseUrl is unset: ` +
+            `synapse:bindAddress ${reader.shown("bindAddress", bindAddress)} publishes the homeserver beyond this host, but synapse:publicBaseUrl is unset: ` +
                 "set it to the URL clients use, such as http://matrix.example.org:8008/ (or keep bindAddress 127.0.0.1)",
         );
     }
@@ -597,10 +626,10 @@ function checkKnownKeys(reader: Reader, setKeys: readonly string[]): void {
 
 /**
  * Validates raw configuration and returns the typed result, or throws a ConfigError naming every bad key, its value
- * and the accepted form. Pure: no Pulumi, no I/O.
+ * (never a secret one) and the accepted form. Pure: no Pulumi, no I/O.
  */
 export function parseConfig(given: RawConfig, context: ConfigContext): SynapseConfig {
-    const reader = new Reader(given);
+    const reader = new Reader(given, context.secretKeys);
     checkKnownKeys(reader, context.setKeys ?? Object.keys(given));
     const identity = readIdentity(reader);
     const edge = readEdge(reader, identity.serverName, context.stack);
@@ -716,19 +745,23 @@ function peerCertificates(peerStacks: string[]): pulumi.Output<string>[] {
     );
 }
 
-/** A PEM value as given, or the contents of the file it names; refused, naming the key, when neither. */
-export function pemOrFile(key: ConfigKey, value: string, read: (path: string) => string): string {
+/**
+ * A PEM value as given, or the contents of the file it names; refused, naming the key, when neither. A secret key's
+ * value is never shown: a key pasted without its BEGIN line would otherwise be printed as if it were a path.
+ */
+export function pemOrFile(key: ConfigKey, value: string, read: (path: string) => string, secretKeys: readonly string[] = []): string {
     if (value.startsWith("-----BEGIN ")) {
         return value;
     }
+    const shown = isSecretKey(key, secretKeys) ? NOT_SHOWN : `"${value}"`;
     let content: string;
     try {
         content = read(value);
     } catch {
-        throw new ConfigError([`synapse:${key} "${value}" cannot be read: expected PEM text or the path of a readable file holding it`]);
+        throw new ConfigError([`synapse:${key} ${shown} cannot be read: expected PEM text or the path of a readable file holding it`]);
     }
     if (!content.includes("-----BEGIN ")) {
-        throw new ConfigError([`synapse:${key} "${value}" holds no PEM block: expected a file starting with -----BEGIN`]);
+        throw new ConfigError([`synapse:${key} ${shown} holds no PEM block: expected a file starting with -----BEGIN`]);
     }
     return content;
 }
@@ -762,16 +795,32 @@ export async function readConfig(): Promise<SynapseConfig> {
     for (const key of CONFIG_KEYS) {
         raw[key] = all[`${namespace}${key}`];
     }
+    // The SDK knows which keys were set with --secret (the engine hands it their names) but types the question as
+    // internal; without it, only ALWAYS_SECRET_KEYS are kept out of messages.
+    const isConfigSecret = (pulumi.runtime as unknown as { isConfigSecret?: (key: string) => boolean }).isConfigSecret;
+    const secretKeys = setKeys.filter((key) => isConfigSecret?.(`${namespace}${key}`) === true);
     try {
-        const config = parseConfig(raw, { stack: pulumi.getStack(), setKeys, cwd: process.cwd() });
+        const config = parseConfig(raw, { stack: pulumi.getStack(), setKeys, cwd: process.cwd(), secretKeys });
         const read = (file: string) => fs.readFileSync(file, "utf8");
         if (config.tlsCertificate !== undefined) {
-            config.tlsCertificate = pemOrFile("tlsCertificate", config.tlsCertificate, read);
+            config.tlsCertificate = pemOrFile("tlsCertificate", config.tlsCertificate, read, secretKeys);
         }
         if (config.tlsKey !== undefined) {
-            config.tlsKey = pemOrFile("tlsKey", config.tlsKey, read);
+            config.tlsKey = pemOrFile("tlsKey", config.tlsKey, read, secretKeys);
         }
         checkTransition(await previousSettings(), config);
+        // The component refuses the same in its own terms; here in the stack's keys, before anything is declared.
+        const foreign = foreignVolumes(
+            {
+                "synapse:volumeName": config.volumeName,
+                ...(config.database === "postgres" ? { "the PostgreSQL volume": config.databaseVolumeName } : {}),
+                ...(config.tls !== "none" ? { "the edge's volume": config.edgeVolumeName } : {}),
+            },
+            { project: pulumi.getProject(), stack: pulumi.getStack() },
+        );
+        if (foreign.length > 0) {
+            throw new ConfigError(foreign);
+        }
         return config;
     } catch (err) {
         // A RunError prints its message without a stack trace: the user needs the keys, not our call stack.

@@ -24,6 +24,8 @@ export interface AdminArgs {
     adminUserId: pulumi.Input<string>;
     /** Changing this label generates a new password; the old one stops working. Default "1". */
     passwordVersion?: pulumi.Input<string>;
+    /** The secret key of the stack's fingerprints (see fingerprint). */
+    fingerprintKey: pulumi.Input<string>;
 }
 
 /**
@@ -36,6 +38,8 @@ export class Admin extends pulumi.ComponentResource {
     public readonly userId: pulumi.Output<string>;
     /** The admin's password (secret). */
     public readonly password: pulumi.Output<string>;
+    /** The id of the signing key the running homeserver has, as the step read it (after a restore, the restored one). */
+    public readonly signingKeyId: pulumi.Output<string>;
 
     constructor(name: string, args: AdminArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synapse:index:Admin", name, {}, opts);
@@ -75,19 +79,20 @@ export class Admin extends pulumi.ComponentResource {
                 // stderr carries progress and errors and never the password; stdout is not shown.
                 logging: "stderr",
                 // A new container, password or script re-runs the step as a create, which is retried after a failure.
-                triggers: [args.containerId, fingerprint(pulumi.concat(ensureAdmin, stdin))],
+                triggers: [args.containerId, fingerprint(pulumi.concat(ensureAdmin, stdin), args.fingerprintKey)],
             },
             { parent: this, additionalSecretOutputs: ["stdin"] },
         );
 
         // The command's output is secret because its stdin is; the user id it reports is not, and is checked here.
-        this.userId = pulumi.all([pulumi.unsecret(ensure.stdout), args.adminUserId]).apply(([stdout, expected]) => {
-            const reported = stdout.trim();
-            if (reported !== expected) {
-                throw userError(`ensuring the admin reported "${reported}", expected ${expected}`);
+        const reported = pulumi.unsecret(ensure.stdout).apply((stdout) => stdout.trim().split("\n"));
+        this.userId = pulumi.all([reported, args.adminUserId]).apply(([[userId], expected]) => {
+            if (userId !== expected) {
+                throw userError(`ensuring the admin reported "${userId}", expected ${expected}`);
             }
-            return reported;
+            return userId;
         });
-        this.registerOutputs({ userId: this.userId, password: this.password });
+        this.signingKeyId = reported.apply(([, keyId]) => keyId ?? "");
+        this.registerOutputs({ userId: this.userId, password: this.password, signingKeyId: this.signingKeyId });
     }
 }

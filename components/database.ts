@@ -9,7 +9,7 @@ import { VolumeFile } from "./files";
 import { LABEL_PREFIX, labelList, ownerLabels } from "./labels";
 import { PidsLimit } from "./limits";
 import type { DatabaseConfig } from "./overlay";
-import { fingerprint, shellQuote } from "./scripts";
+import { fingerprint, fingerprintKey as keyOf, shellQuote } from "./scripts";
 import { DataVolume } from "./storage";
 
 /** Where the data volume is mounted: the image's VOLUME, so no anonymous volume is made beside it. */
@@ -44,19 +44,44 @@ export function scramVerifier(password: string): string {
     return `SCRAM-SHA-256$${iterations}:${salt.toString("base64")}$${storedKey.toString("base64")}:${serverKey.toString("base64")}`;
 }
 
+/**
+ * What the password step sends psql on stdin: sets `role`'s password to a SCRAM verifier. On failure the step prints
+ * psql's errors and the server's last log lines, and PostgreSQL logs a failing statement with its error
+ * (log_min_error_statement): so psql reports errors without the statement's text, and this session logs no
+ * statement, failing, slow or sampled. Only a superuser (the role POSTGRES_USER creates) may set these.
+ */
+export function passwordStatements(role: string, verifier: string): string {
+    if (!/^[a-z_][a-z0-9_]*$/.test(role)) {
+        throw new Error(`passwordStatements: role "${role}" is not a plain lower-case SQL identifier`);
+    }
+    if (!/^SCRAM-SHA-256\$\d+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/.test(verifier)) {
+        throw new Error("passwordStatements: the verifier (not shown) is not in PostgreSQL's SCRAM-SHA-256 form");
+    }
+    return [
+        "\\set VERBOSITY terse",
+        "SET log_statement = 'none';",
+        "SET log_min_error_statement = 'panic';",
+        "SET log_min_duration_statement = -1;",
+        "SET log_min_duration_sample = -1;",
+        "SET log_transaction_sample_rate = 0;",
+        `ALTER ROLE ${role} WITH PASSWORD '${verifier}';`,
+        "",
+    ].join("\n");
+}
+
 export interface DatabaseArgs {
     /** PostgreSQL image (official or with its interface), major 14 or newer. Default POSTGRES_IMAGE. */
     image?: pulumi.Input<string>;
-    /** Name of the data volume; an existing one is adopted. Default `<name>-db`. */
+    /** Name of the data volume, recorded by the homeserver's VolumeLedger; an existing one is adopted. Default `<name>-db`. */
     volumeName?: pulumi.Input<string>;
     /** Name of the container, which is also its host name on the network. Default `<name>-db`. */
     containerName?: pulumi.Input<string>;
     /** The private network shared only with the homeserver. */
     networkName: pulumi.Input<string>;
-    /** Keep the data volume on destroy. Default false. */
-    retainOnDestroy?: boolean;
     /** Owner labels; the role is added. */
     labels: { project: string; stack: string };
+    /** The secret key of the stack's fingerprints. Default: a random key of its own. */
+    fingerprintKey?: pulumi.Input<string>;
 }
 
 /**
@@ -81,12 +106,12 @@ export class Database extends pulumi.ComponentResource {
             `${name}-data`,
             {
                 volumeName: args.volumeName ?? `${name}-db`,
-                retainOnDestroy: args.retainOnDestroy,
                 labels: ownerLabels(args.labels.project, args.labels.stack, "database"),
             },
             { parent: this },
         );
 
+        const fingerprintKey = args.fingerprintKey ?? keyOf(`${name}-fingerprint-key`, this);
         const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, { parent: this });
         const image = imageResource(`${name}-image`, args.image ?? POSTGRES_IMAGE, this);
 
@@ -100,6 +125,7 @@ export class Database extends pulumi.ComponentResource {
                 path: PASSWORD_FILE_NAME,
                 content: password.result,
                 user: "999:999",
+                fingerprintKey,
             },
             { parent: this },
         );
@@ -153,11 +179,9 @@ export class Database extends pulumi.ComponentResource {
                         `docker exec -i ${server} psql --no-psqlrc --quiet -v ON_ERROR_STOP=1 --host=127.0.0.1 --username=synapse --dbname=synapse ` +
                         `|| { status=$?; echo "PostgreSQL's last log lines:" >&2; docker logs --tail 25 ${server} >&2 2>&1; exit $status; }`,
                 ),
-                stdin: pulumi.secret(
-                    password.result.apply((secret) => `SET log_statement = 'none';\nALTER ROLE synapse WITH PASSWORD '${scramVerifier(secret)}';\n`),
-                ),
+                stdin: pulumi.secret(password.result.apply((secret) => passwordStatements("synapse", scramVerifier(secret)))),
                 logging: "stderr",
-                triggers: [container.id, fingerprint(password.result)],
+                triggers: [container.id, fingerprint(password.result, fingerprintKey)],
             },
             { parent: this, additionalSecretOutputs: ["stdin"] },
         );

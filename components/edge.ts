@@ -17,7 +17,7 @@ import { CADDY_IMAGE, imageResource } from "./images";
 import { VolumeFile } from "./files";
 import { LABEL_PREFIX, labelList, ownerLabels } from "./labels";
 import { PidsLimit } from "./limits";
-import { fingerprint, shellQuote } from "./scripts";
+import { fingerprint, fingerprintKey as keyOf, shellQuote } from "./scripts";
 import { DataVolume } from "./storage";
 
 /**
@@ -60,7 +60,7 @@ export interface EdgeArgs {
     privateKey?: pulumi.Input<string>;
     /** Caddy image (official or with its interface). Default CADDY_IMAGE. */
     image?: pulumi.Input<string>;
-    /** Name of the edge's volume (certificates, the local CA, the config). Default `<name>-edge`. */
+    /** Name of the edge's volume (certificates, the local CA, the config), recorded by the homeserver's VolumeLedger. Default `<name>-edge`. */
     volumeName?: pulumi.Input<string>;
     /** Name of the container. Default `<name>-edge`. */
     containerName?: pulumi.Input<string>;
@@ -68,10 +68,10 @@ export interface EdgeArgs {
     networkName: pulumi.Input<string>;
     /** Further networks to join, with the aliases other containers find the edge by there. */
     extraNetworks?: pulumi.Input<{ name: pulumi.Input<string>; aliases: pulumi.Input<string>[] }[]>;
-    /** Keep the volume (and so the local CA) on destroy. Default false. */
-    retainOnDestroy?: boolean;
     /** Owner labels; the role is added. */
     labels: { project: string; stack: string };
+    /** The secret key of the stack's fingerprints (the files may hold a private key). Default: a random key of its own. */
+    fingerprintKey?: pulumi.Input<string>;
 }
 
 /**
@@ -103,12 +103,12 @@ export class Edge extends pulumi.ComponentResource {
             `${name}-data`,
             {
                 volumeName: args.volumeName ?? `${name}-edge`,
-                retainOnDestroy: args.retainOnDestroy,
                 labels: ownerLabels(args.labels.project, args.labels.stack, "edge"),
             },
             { parent: this },
         );
 
+        const fingerprintKey = args.fingerprintKey ?? keyOf(`${name}-fingerprint-key`, this);
         const caddyfile = pulumi
             .output({
                 tls: args.tls,
@@ -147,6 +147,7 @@ export class Edge extends pulumi.ComponentResource {
                         mountPath: EDGE_DATA,
                         path: file.path.slice(EDGE_DATA.length + 1),
                         content: file.content,
+                        fingerprintKey,
                     },
                     { parent: this },
                 ),
@@ -182,7 +183,7 @@ export class Edge extends pulumi.ComponentResource {
                 labels: [
                     ...labelList(ownerLabels(args.labels.project, args.labels.stack, "edge")),
                     // Data flow from the written files: Caddy starts on them, and restarts when they change.
-                    { label: `${LABEL_PREFIX}.config`, value: fingerprint(pulumi.concat(...files.map((file) => file.fingerprint))) },
+                    { label: `${LABEL_PREFIX}.config`, value: fingerprint(pulumi.concat(...files.map((file) => file.fingerprint)), fingerprintKey) },
                 ],
             },
             { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["healthcheck"] },

@@ -10,3 +10,10 @@ export function userError(message: string): pulumi.RunError {
     error.stack = "";
     return error;
 }
+
+/** An error for the user about a component's arguments, named after the component; shown as its message alone. */
+export function argumentError(message: string, resource: pulumi.Resource): pulumi.ResourceError {
+    const error = new pulumi.ResourceError(message, resource, true);
+    error.stack = "";
+    return error;
+}

@@ -16,6 +16,8 @@ export interface VolumeFileArgs {
     content: pulumi.Input<string>;
     /** The user:group that writes (and so owns) the file. Default 0:0. */
     user?: string;
+    /** The secret key of the stack's fingerprints (the content may be a secret). */
+    fingerprintKey: pulumi.Input<string>;
 }
 
 /**
@@ -47,11 +49,11 @@ export class VolumeFile extends pulumi.ComponentResource {
                 stdin: content,
                 logging: "stderr",
                 // Every change is a create, which is retried when it failed.
-                triggers: [fingerprint(pulumi.concat(create, content))],
+                triggers: [fingerprint(pulumi.concat(create, content), args.fingerprintKey)],
             },
             { parent: this, additionalSecretOutputs: ["stdin"] },
         );
-        this.fingerprint = pulumi.all([write.id, fingerprint(content)]).apply(([, print]) => print);
+        this.fingerprint = pulumi.all([write.id, fingerprint(content, args.fingerprintKey)]).apply(([, print]) => print);
         this.registerOutputs({ fingerprint: this.fingerprint });
     }
 }

@@ -3,8 +3,17 @@ import * as pulumi from "@pulumi/pulumi";
 import { type Hardening, runFlags } from "./hardening";
 import { fingerprint, pythonFromStdin, scriptInput, shellQuote } from "./scripts";
 
-/** Where the stack's overlay config lives: in the data volume, next to the generated homeserver.yaml. */
-export const OVERLAY_PATH = "/data/synapse-stack.yaml";
+/**
+ * Where the stack's overlay configs live: in the data volume, next to the generated homeserver.yaml, one file per
+ * config, named by its fingerprint. A container runs with the file it was made with and no other: a new config is a
+ * new file (and a new container), so a running homeserver that restarts never picks up a config meant for a database
+ * that is not ready, or not yet ported, and no step ever rewrites a file a container runs with.
+ */
+export const OVERLAY_DIR = "/data/synapse-stack";
+/** Where the overlay of a config with this fingerprint lives. */
+export function overlayPath(configFingerprint: string): string {
+    return `${OVERLAY_DIR}/config-${configFingerprint}.yaml`;
+}
 /** Where further files the overlay names (federation CA roots) live, in the data volume. */
 export const FILES_DIR = "synapse-stack-files";
 
@@ -37,8 +46,14 @@ export interface GenerateConfigArgs {
     volumeName: pulumi.Input<string>;
     /** Name of the one-shot container (kept after it exits, for `docker logs`). */
     containerName: pulumi.Input<string>;
-    /** The stack's overlay config, written to OVERLAY_PATH (mode 0600); may hold secrets. */
+    /** The stack's overlay config (may hold secrets), written to overlayPath (mode 0600). */
     overlay: pulumi.Input<string>;
+    /** Where the overlay goes: overlayPath of its fingerprint. */
+    overlayPath: pulumi.Input<string>;
+    /** Containers whose overlay files stay (the running homeserver): every other overlay file is removed. */
+    keepOverlaysOf: pulumi.Input<string>[];
+    /** The secret key of the stack's fingerprints. */
+    fingerprintKey: pulumi.Input<string>;
     /** Further files for the overlay to name, by file name, written into FILES_DIR (which holds nothing else). */
     files?: pulumi.Input<Record<string, pulumi.Input<string>>>;
     /** Owner labels put on the container. */
@@ -60,6 +75,8 @@ export class GenerateConfig extends pulumi.ComponentResource {
     public readonly signingKeyId: pulumi.Output<string>;
     /** Whether the volume holds SQLite data not yet moved to PostgreSQL (what a switch to postgres must port). */
     public readonly sqliteData: pulumi.Output<boolean>;
+    /** The id of this run: new whenever the step ran again, so what starts on its result can follow it. */
+    public readonly runId: pulumi.Output<string>;
 
     constructor(name: string, args: GenerateConfigArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synapse:index:GenerateConfig", name, {}, opts);
@@ -74,6 +91,7 @@ export class GenerateConfig extends pulumi.ComponentResource {
             uid: args.uid ?? 1000,
             gid: args.gid ?? 1000,
             labels: args.labels,
+            keepOverlaysOf: pulumi.all(args.keepOverlaysOf),
         };
         const create = pulumi.output(settings).apply((given) => {
             const run = [
@@ -92,18 +110,22 @@ export class GenerateConfig extends pulumi.ComponentResource {
                 "-e", `TZ=${given.timezone}`,
                 "-e", `UID=${given.uid}`,
                 "-e", `GID=${given.gid}`,
+                "-e", "SYNAPSE_STACK_IN_USE",
                 "--entrypoint", "python3", given.image, "-c", pythonFromStdin("configure.py"),
             ];
+            // The arguments of the running homeserver name the overlay it restarts with, which must stay.
+            const inUse = given.keepOverlaysOf.length === 0 ? "" :
+                `docker inspect --type container --format '{{join .Args " "}}' ${given.keepOverlaysOf.map(shellQuote).join(" ")} 2>/dev/null`;
             // A container left by an interrupted run would block the name.
-            return `docker rm -f ${shellQuote(given.containerName)} >/dev/null 2>&1; ${run.map(shellQuote).join(" ")}`;
+            return `docker rm -f ${shellQuote(given.containerName)} >/dev/null 2>&1; export SYNAPSE_STACK_IN_USE="$(${inUse || "true"})"; ${run.map(shellQuote).join(" ")}`;
         });
         const stdin = scriptInput(
             "configure.py",
-            pulumi.all([args.serverName, args.volumeName, args.overlay, pulumi.output(args.files ?? {})]).apply(([serverName, volumeName, overlay, files]) => ({
+            pulumi.all([args.serverName, args.volumeName, args.overlay, args.overlayPath, pulumi.output(args.files ?? {})]).apply(([serverName, volumeName, overlay, path, files]) => ({
                 serverName,
                 volumeName,
                 overlay,
-                overlayPath: OVERLAY_PATH,
+                overlayPath: path,
                 filesDir: FILES_DIR,
                 files,
             })),
@@ -118,7 +140,7 @@ export class GenerateConfig extends pulumi.ComponentResource {
                 // stdout is the JSON result; stderr is the container's own output and the script's messages, never stdin.
                 logging: "stderr",
                 // Any change re-runs the whole step as a create: a failed create is not recorded, so it is retried.
-                triggers: [fingerprint(pulumi.concat(create, stdin))],
+                triggers: [fingerprint(pulumi.concat(create, stdin), args.fingerprintKey)],
             },
             { parent: this, deleteBeforeReplace: true, additionalSecretOutputs: ["stdin"] },
         );
@@ -129,6 +151,7 @@ export class GenerateConfig extends pulumi.ComponentResource {
         this.serverName = result.serverName;
         this.signingKeyId = result.signingKeyId;
         this.sqliteData = result.apply((parsed) => parsed.sqliteData === true);
+        this.runId = run.id;
         this.registerOutputs({ serverName: this.serverName, signingKeyId: this.signingKeyId, sqliteData: this.sqliteData });
     }
 }

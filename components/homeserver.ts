@@ -5,18 +5,21 @@ import { Admin } from "./admin";
 import { parseSize } from "./caddyfile";
 import { Database } from "./database";
 import { Edge, type EdgeArgs } from "./edge";
-import { FILES_DIR, GenerateConfig, OVERLAY_PATH } from "./generate";
+import { argumentError } from "./errors";
+import { FILES_DIR, GenerateConfig, overlayPath } from "./generate";
 import { PortToPostgres, UpgradeBackup } from "./operations";
 import { containerHardening, type Hardening } from "./hardening";
 import { imageResource, SYNAPSE_IMAGE } from "./images";
 import { LABEL_PREFIX, labelList, ownerLabels } from "./labels";
 import { PidsLimit } from "./limits";
 import { renderOverlay } from "./overlay";
-import { fingerprint } from "./scripts";
-import { DataVolume } from "./storage";
+import { fingerprint, fingerprintKey } from "./scripts";
+import { DataVolume, foreignVolumes, type StackVolume, VolumeLedger } from "./storage";
 
 /** The config files the homeserver runs with: the generated one, then the stack's overlay, which wins key by key. */
-export const CONFIG_PATHS = ["/data/homeserver.yaml", OVERLAY_PATH];
+export function configPaths(overlay: string): string[] {
+    return ["/data/homeserver.yaml", overlay];
+}
 
 /**
  * Synapse runs as UID:GID from the first instruction, so it needs no capability at all; it writes only to /data and
@@ -69,7 +72,7 @@ export interface HomeserverArgs {
     volumeName?: pulumi.Input<string>;
     /** Name of the homeserver container; helpers are named after it. Default `<name>`. */
     containerName?: pulumi.Input<string>;
-    /** Keep the data volume on destroy. Default false. */
+    /** Keep the data volumes (homeserver, PostgreSQL, edge) on destroy. Default false: destroy deletes them. */
     retainDataOnDestroy?: boolean;
     /** Further top-level homeserver.yaml keys, merged over the generated config (may be secret). Default {}. */
     extraConfig?: pulumi.Input<Record<string, unknown>>;
@@ -84,7 +87,7 @@ export interface HomeserverArgs {
      * A TLS edge (Caddy) in front of the homeserver, which is then published nowhere else; it uses bindAddress for
      * its ports. Default: none, the homeserver's own port is published.
      */
-    edge?: Omit<EdgeArgs, "serverName" | "upstream" | "networkName" | "extraNetworks" | "bindAddress" | "retainOnDestroy" | "labels" | "maxBodyBytes" | "federation">;
+    edge?: Omit<EdgeArgs, "serverName" | "upstream" | "networkName" | "extraNetworks" | "bindAddress" | "labels" | "maxBodyBytes" | "federation" | "fingerprintKey">;
     /**
      * Backups the stack takes by itself before the homeserver's image changes (`false`: none). Default: up to 5
      * archives in backups/<containerName> under the current folder.
@@ -154,6 +157,46 @@ export class Homeserver extends pulumi.ComponentResource {
         const reportStats = pulumi.output(args.reportStats ?? false);
         const labels = { project, stack };
 
+        // Every data volume the homeserver has, recorded before any exists: only the ledger deletes one, on destroy.
+        const named = (suffix: string): pulumi.Input<string> =>
+            typeof (args.containerName ?? name) === "string" ? `${args.containerName ?? name}-${suffix}` : pulumi.interpolate`${containerName}-${suffix}`;
+        const volumeNames = {
+            volumeName: args.volumeName ?? `${name}-data`,
+            ...(args.postgres ? { "postgres.volumeName": args.postgres.volumeName ?? named("db") } : {}),
+            ...(args.edge ? { "edge.volumeName": args.edge.volumeName ?? named("edge") } : {}),
+        };
+        // Refused before anything is created: a volume another stack on this engine owns (by its labels).
+        const knownNames = Object.entries(volumeNames).filter((entry): entry is [string, string] => typeof entry[1] === "string");
+        const foreign = foreignVolumes(Object.fromEntries(knownNames), labels);
+        if (foreign.length > 0) {
+            throw argumentError(foreign.join("\n"), this);
+        }
+        const key = fingerprintKey(`${name}-fingerprint-key`, this);
+        const holds: Record<string, string> = {
+            volumeName: "the homeserver's data: config, signing key, media, SQLite database",
+            "postgres.volumeName": "the PostgreSQL database",
+            "edge.volumeName": "the edge's certificates and local CA",
+        };
+        const ledger = new VolumeLedger(
+            `${name}-volumes`,
+            {
+                volumes: Object.entries(volumeNames).map(([argument, volumeName]): StackVolume => ({
+                    // Names known only later are checked once known, before the ledger records them.
+                    name: pulumi.output(volumeName).apply((known) => {
+                        const refused = typeof volumeName === "string" ? [] : foreignVolumes({ [argument]: known }, labels);
+                        if (refused.length > 0) {
+                            throw argumentError(refused.join("\n"), this);
+                        }
+                        return known;
+                    }),
+                    holds: holds[argument],
+                })),
+                retainOnDestroy: args.retainDataOnDestroy,
+                owner: labels,
+            },
+            { parent: this },
+        );
+
         // A network of the stack's own when the homeserver has company: the edge reaches it there, and it reaches the
         // world (federation) through it. PostgreSQL gets a second, internal one, shared with the homeserver only.
         const network =
@@ -181,11 +224,11 @@ export class Homeserver extends pulumi.ComponentResource {
                       `${name}-postgres`,
                       {
                           image: args.postgres.image,
-                          volumeName: args.postgres.volumeName ?? pulumi.interpolate`${containerName}-db`,
+                          volumeName: ledger.recordedName(volumeNames["postgres.volumeName"]!),
                           containerName: pulumi.interpolate`${containerName}-db`,
                           networkName: databaseNetwork.name,
-                          retainOnDestroy: args.retainDataOnDestroy,
                           labels,
+                          fingerprintKey: key,
                       },
                       { parent: this },
                   )
@@ -200,7 +243,7 @@ export class Homeserver extends pulumi.ComponentResource {
                           bindAddress,
                           upstream: pulumi.interpolate`${containerName}:8008`,
                           maxBodyBytes: pulumi.output(args.extraConfig ?? {}).apply((extra) => parseSize(extra.max_upload_size, 50 * 1024 ** 2)),
-                          volumeName: args.edge.volumeName ?? pulumi.interpolate`${containerName}-edge`,
+                          volumeName: ledger.recordedName(volumeNames["edge.volumeName"]!),
                           containerName: args.edge.containerName ?? pulumi.interpolate`${containerName}-edge`,
                           networkName: network.name,
                           federation: args.federation?.enabled ?? true,
@@ -208,8 +251,8 @@ export class Homeserver extends pulumi.ComponentResource {
                           extraNetworks: args.federation?.network
                               ? [{ name: args.federation.network, aliases: [args.serverName, args.edge.publicHost ?? args.serverName] }]
                               : [],
-                          retainOnDestroy: args.retainDataOnDestroy,
                           labels,
+                          fingerprintKey: key,
                       },
                       { parent: this },
                   )
@@ -221,8 +264,7 @@ export class Homeserver extends pulumi.ComponentResource {
         const data = new DataVolume(
             `${name}-data`,
             {
-                volumeName: args.volumeName ?? `${name}-data`,
-                retainOnDestroy: args.retainDataOnDestroy,
+                volumeName: ledger.recordedName(volumeNames.volumeName),
                 labels: ownerLabels(project, stack, "data"),
             },
             { parent: this },
@@ -262,7 +304,12 @@ export class Homeserver extends pulumi.ComponentResource {
                 ),
         );
 
-        // Before an image change the running homeserver is backed up; its replacement waits for that.
+        // Named by its keyed fingerprint: the label and the file name say "changed" or "same", nothing of the content.
+        const configFingerprint = fingerprint(overlay, key);
+        const overlayFile = configFingerprint.apply(overlayPath);
+        const homeserverConfig = overlayFile.apply(configPaths);
+
+        // Before an image change the running homeserver is backed up; generate, and so everything after it, waits.
         const upgradeBackup =
             args.backups === false
                 ? undefined
@@ -293,10 +340,14 @@ export class Homeserver extends pulumi.ComponentResource {
                 volumeName: data.volumeName,
                 containerName: pulumi.interpolate`${containerName}-generate`,
                 overlay,
+                overlayPath: overlayFile,
+                keepOverlaysOf: [containerName],
                 files: caFiles,
                 labels: ownerLabels(project, stack, "generate"),
+                fingerprintKey: key,
             },
-            { parent: this },
+            // The order is backup, generate, port, homeserver: the backup holds the config the old homeserver ran with.
+            { parent: this, dependsOn: upgradeBackup ? [upgradeBackup] : [] },
         );
 
         // SQLite data moves into the new PostgreSQL database before the homeserver restarts on it.
@@ -325,7 +376,7 @@ export class Homeserver extends pulumi.ComponentResource {
                 image: image.imageId,
                 // Not root at all: the image then runs Synapse directly (no UID/GID switch), so no capability is needed.
                 user: pulumi.interpolate`${uid}:${gid}`,
-                command: ["run", ...CONFIG_PATHS.flatMap((configPath) => ["--config-path", configPath])],
+                command: homeserverConfig.apply((paths) => ["run", ...paths.flatMap((configPath) => ["--config-path", configPath])]),
                 envs: [pulumi.interpolate`TZ=${timezone}`],
                 volumes: [{ volumeName: data.volumeName, containerPath: "/data" }],
                 // Behind the edge, published nowhere. Else loopback unless configured otherwise: a homeserver without
@@ -354,8 +405,8 @@ export class Homeserver extends pulumi.ComponentResource {
                 labels: [
                     ...labelList(ownerLabels(project, stack, "homeserver")),
                     // Data flow from generate: the homeserver starts on prepared data, and restarts when its config changes.
-                    { label: `${LABEL_PREFIX}.signing-key`, value: generate.signingKeyId },
-                    { label: `${LABEL_PREFIX}.config`, value: fingerprint(overlay) },
+                    { label: `${LABEL_PREFIX}.generated`, value: generate.runId },
+                    { label: `${LABEL_PREFIX}.config`, value: configFingerprint },
                 ],
             },
             // Fixed name and host port: the old container must go before its replacement can start. The provider
@@ -382,10 +433,11 @@ export class Homeserver extends pulumi.ComponentResource {
                 containerId: container.id,
                 uid,
                 gid,
-                configPaths: CONFIG_PATHS,
+                configPaths: homeserverConfig,
                 adminUser: args.adminUser,
                 adminUserId: pulumi.interpolate`@${args.adminUser ?? "admin"}:${args.serverName}`,
                 passwordVersion: args.adminPasswordVersion,
+                fingerprintKey: key,
             },
             { parent: this },
         );
@@ -397,7 +449,8 @@ export class Homeserver extends pulumi.ComponentResource {
         this.volumeName = data.volumeName;
         this.containerName = container.name;
         this.image = pulumi.all([imageReference, container.image]).apply(([reference, id]) => ({ reference, id }));
-        this.signingKeyId = generate.signingKeyId;
+        // As the running homeserver reads it: after a restore, the restored key.
+        this.signingKeyId = admin.signingKeyId;
         this.database = pulumi.output(database ? ("postgres" as const) : ("sqlite" as const));
         this.databaseVolumeName = database ? database.volumeName : pulumi.output<string | undefined>(undefined);
         this.edge = edge;

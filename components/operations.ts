@@ -49,7 +49,8 @@ export class UpgradeBackup extends pulumi.ComponentResource {
         const run = new command.local.Command(
             `${name}-run`,
             {
-                create: opsCommand("backup.ts", {
+                // Before the first deployment there is nothing to back up, and no Node.js process to start for it.
+                create: pulumi.interpolate`docker inspect --type container ${pulumi.output(args.containerName).apply(shellQuote)} >/dev/null 2>&1 || exit 0; ${opsCommand("backup.ts", {
                     stack: args.stack,
                     container: args.containerName,
                     "data-volume": args.volumeName,
@@ -57,7 +58,7 @@ export class UpgradeBackup extends pulumi.ComponentResource {
                     out: args.directory,
                     keep: args.keep ?? 5,
                     reason: pulumi.interpolate`before the image changes to ${args.imageReference}`,
-                }),
+                })}`,
                 dir: PROJECT,
                 // Only a new image takes a new backup; the archive's path and the progress are shown.
                 triggers: [args.image],
@@ -90,8 +91,10 @@ export interface PortToPostgresArgs {
 
 /**
  * Moves a homeserver's SQLite data into its new, empty PostgreSQL database with Synapse's own synapse_port_db, when
- * a stack with data switches to postgres. Runs after PostgreSQL is up and the new config is written, before the
- * homeserver restarts on it; a failed port puts the SQLite config back and leaves the homeserver running on SQLite.
+ * a stack with data switches to postgres. Runs after PostgreSQL is up and the new config is written (to a file of its
+ * own, which the running homeserver does not read), before the homeserver is replaced by one that runs on it. A failed
+ * port starts the old homeserver again, on SQLite as it was, and fails the step; the next `up` retries it from a new
+ * snapshot, into a database emptied of what the failed attempt left.
  */
 export class PortToPostgres extends pulumi.ComponentResource {
     /** The port step: what must follow it (the config switch to postgres) depends on it. */

@@ -2,6 +2,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
 
 /**
  * The one-liner that runs a script sent on stdin: the first line is the JSON request (it may hold secrets, so it
@@ -22,9 +23,23 @@ export function scriptInput(scriptName: string, request: pulumi.Input<Record<str
     return pulumi.secret(pulumi.output(request).apply((value) => `${JSON.stringify(value)}\n${script}`));
 }
 
-/** A short fingerprint of a value, for triggers and labels; the fingerprint of a secret reveals nothing of it. */
-export function fingerprint(value: pulumi.Input<string>): pulumi.Output<string> {
-    return pulumi.unsecret(pulumi.output(value).apply((text) => crypto.createHash("sha256").update(text).digest("hex").slice(0, 16)));
+/** A short fingerprint of a text: HMAC-SHA-256 under a key, in hex, cut to 16 characters. */
+export function keyedHash(text: string, key: string): string {
+    return crypto.createHmac("sha256", key).update(text).digest("hex").slice(0, 16);
+}
+
+/**
+ * A short fingerprint of a value, for triggers, labels and file names. Keyed with a random per-stack secret: an
+ * unkeyed hash of a config holding a low-entropy secret (an SMTP password) would let whoever reads a label or the
+ * state test guesses offline; without the key, the fingerprint says nothing but "changed" or "same".
+ */
+export function fingerprint(value: pulumi.Input<string>, key: pulumi.Input<string>): pulumi.Output<string> {
+    return pulumi.unsecret(pulumi.all([value, key]).apply(([text, secret]) => keyedHash(text, secret)));
+}
+
+/** The random key of a stack's fingerprints, kept as a Pulumi secret; made once, never rotated by a change. */
+export function fingerprintKey(name: string, parent: pulumi.Resource): pulumi.Output<string> {
+    return new random.RandomPassword(name, { length: 32, special: false }, { parent }).result;
 }
 
 /** Quotes a value for /bin/sh; names and ids are validated already, this keeps it so. */

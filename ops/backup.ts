@@ -22,6 +22,7 @@ import {
     pulumi,
     queryRow,
     ROOT,
+    runningOverlay,
     say,
     sha256,
     type StackFacts,
@@ -42,7 +43,7 @@ const SQLITE_BACKUP = [
 
 /** Shell, run in a throwaway container: the files of the data volume that belong in a backup, as a tar stream. */
 const DATA_FILES =
-    'cd /data && set -- homeserver.yaml synapse-stack.yaml "$0".signing.key "$0".log.config media_store/local_content media_store/local_thumbnails; ' +
+    'cd /data && set -- homeserver.yaml synapse-stack synapse-stack.yaml "$0".signing.key "$0".log.config media_store/local_content media_store/local_thumbnails; ' +
     'for f in "$@"; do [ -e "$f" ] && printf "%s\\n" "$f"; done | tar -cf - -T -';
 
 export interface BackupOptions {
@@ -52,8 +53,10 @@ export interface BackupOptions {
     reason: string;
 }
 
-function schemaVersion(facts: StackFacts): number {
-    return Number(queryRow(facts, "SELECT version FROM schema_version")[0]);
+/** The database's schema version, and the oldest schema a Synapse may know to use it (when the database says). */
+function schemaVersions(facts: StackFacts): { version: number; compat?: number } {
+    const [version, compat] = queryRow(facts, "SELECT (SELECT version FROM schema_version), (SELECT max(compat_version) FROM schema_compat_version)");
+    return { version: Number(version), compat: /^\d+$/.test(compat ?? "") ? Number(compat) : undefined };
 }
 
 /** Writes the archive and returns its path. */
@@ -75,7 +78,7 @@ export async function backup(options: BackupOptions): Promise<string> {
             say("copying SQLite through its online backup API");
             await dockerToFile([...helper(facts), "--entrypoint", "python3", facts.image, "-c", SQLITE_BACKUP], path.join(staging, "homeserver.db"));
         }
-        const schema = schemaVersion(facts);
+        const { version: schema, compat } = schemaVersions(facts);
         say("copying media, signing key and config from the data volume");
         await dockerToFile([...helper(facts, { readOnly: true }), "--entrypoint", "sh", facts.image, "-c", DATA_FILES, facts.serverName], path.join(staging, "data.tar"));
         const members = Object.fromEntries(
@@ -90,6 +93,7 @@ export async function backup(options: BackupOptions): Promise<string> {
             serverName: facts.serverName,
             synapseVersion,
             schemaVersion: schema,
+            schemaCompatVersion: compat,
             database: facts.database,
             createdAt: new Date().toISOString(),
             reason: options.reason,
@@ -123,15 +127,16 @@ function prune(out: string, stack: string, keep: number): void {
     }
 }
 
-/** The database the homeserver's config names: the stack's overlay in the data volume says postgres, or it is SQLite. */
+/** The database the homeserver runs on: the overlay its container was made with says postgres, or it is SQLite. */
 function runningDatabase(facts: StackFacts): "sqlite" | "postgres" {
     const name = docker([...helper(facts, { readOnly: true }), "--entrypoint", "python3", facts.image, "-c",
-        "import yaml\ntry: print(((yaml.safe_load(open('/data/synapse-stack.yaml')) or {}).get('database') or {}).get('name', 'sqlite3'))\nexcept FileNotFoundError: print('sqlite3')"]);
+        "import sys, yaml\ntry: print(((yaml.safe_load(open(sys.argv[1])) or {}).get('database') or {}).get('name', 'sqlite3'))\nexcept FileNotFoundError: print('sqlite3')",
+        runningOverlay(facts.container)]);
     return name === "psycopg2" ? "postgres" : "sqlite";
 }
 
 /** The stack's synapse:backupDirectory (where its own backups before upgrades go), else backups/synapse-<stack>. */
-function configuredDirectory(stack: string): string {
+export function configuredDirectory(stack: string): string {
     const result = pulumi(["config", "get", "synapse:backupDirectory", "--stack", stack]);
     const configured = result.status === 0 ? result.stdout.trim() : "";
     return path.resolve(process.env.SYNAPSE_PROJECT_DIR ?? ROOT, configured || path.join("backups", `synapse-${stack}`));

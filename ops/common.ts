@@ -139,6 +139,14 @@ export function containerState(name: string): "missing" | "running" | "stopped" 
     return result.stdout.trim() === "true" ? "running" : "stopped";
 }
 
+/** The stack's overlay config a homeserver container runs with: the file its last --config-path names. */
+export function runningOverlay(container: string): string {
+    const args = JSON.parse(docker(["inspect", "--format", "{{json .Args}}", container])) as string[];
+    const last = args.lastIndexOf("--config-path");
+    // Containers made before overlays had files of their own read this one.
+    return last >= 0 && last + 1 < args.length ? args[last + 1] : "/data/synapse-stack.yaml";
+}
+
 /** The user:group a container runs as (the homeserver's uid:gid). */
 export function containerUser(name: string): string {
     return docker(["inspect", "--format", "{{.Config.User}}", name]) || "0:0";
@@ -174,7 +182,10 @@ export interface Manifest {
     stack: string;
     serverName: string;
     synapseVersion: string;
+    /** The database's schema version: restore refuses an image whose Synapse knows an older one. */
     schemaVersion: number;
+    /** The oldest schema version a Synapse may know and still use this database; absent in older archives. */
+    schemaCompatVersion?: number;
     database: "sqlite" | "postgres";
     createdAt: string;
     reason: string;

@@ -1,9 +1,12 @@
 // The move from SQLite to PostgreSQL, run by the stack when synapse:database becomes postgres (after the PostgreSQL
-// server is up and the new config is written, before the homeserver restarts on it). Synapse's documented procedure, with its own tools:
-// stop Synapse (no message may arrive after the snapshot), take an online snapshot of homeserver.db, finish its
-// background updates (update_synapse_database), switch off auto-vacuum, and port the snapshot into the empty
-// PostgreSQL database (synapse_port_db). The original homeserver.db stays untouched. On any failure Synapse is started
-// again on SQLite, as it was (its config's database block taken back out), and the step fails.
+// server is up and the new config is written to a file of its own, before the homeserver is replaced by one that
+// runs on it). Synapse's documented procedure, with its own tools: stop Synapse (no message may arrive after the
+// snapshot), take an online snapshot of homeserver.db, finish its background updates (update_synapse_database),
+// switch off auto-vacuum, and port the snapshot into the empty PostgreSQL database (synapse_port_db). The original
+// homeserver.db stays untouched. On any failure the old homeserver is started again, on SQLite as it was (its own
+// config file never changed), and the step fails; the next `up` runs it again from a new snapshot, first emptying the
+// database of what the failed attempt left (a marker in the volume says an attempt began), so nothing written on
+// SQLite in between is lost.
 //
 // stdin: Synapse's `database:` block for PostgreSQL, as JSON (it holds the password).
 import * as fs from "node:fs";
@@ -40,17 +43,8 @@ const PORT =
     "sys.exit(result.returncode)\n";
 
 const MARKER = "/data/synapse-stack-ported";
-
-/** Python in a helper: the stack's overlay without its database block, so the homeserver starts on SQLite again. */
-const BACK_TO_SQLITE =
-    "import json, os\n" +
-    "path = '/data/synapse-stack.yaml'\n" +
-    "text = open(path).read()\n" +
-    "header = [line for line in text.splitlines() if line.startswith('#')]\n" +
-    "overlay = json.loads('\\n'.join(line for line in text.splitlines() if not line.startswith('#')))\n" +
-    "overlay.pop('database', None)\n" +
-    "with open(path + '.tmp', 'w') as handle: handle.write('\\n'.join(header + [json.dumps(overlay, indent=2), '']))\n" +
-    "os.chmod(path + '.tmp', 0o600); os.replace(path + '.tmp', path)";
+/** Written before an attempt touches PostgreSQL: tables found beside it are that attempt's, not anyone's data. */
+const ATTEMPT = "/data/synapse-stack-porting";
 
 /**
  * After synapse_port_db, every stream sequence is moved up to the stream's recorded position: the port copies
@@ -81,10 +75,17 @@ async function port(facts: StackFacts, databaseConfig: string, network: string):
         say("no SQLite data to port: PostgreSQL starts empty");
         return;
     }
-    const tables = Number(
-        docker(["exec", facts.databaseContainer!, "psql", "--username=synapse", "--dbname=synapse", "-tAc",
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"]),
-    );
+    const psql = (database: string, sql: string) =>
+        docker(["exec", facts.databaseContainer!, "psql", "--username=synapse", `--dbname=${database}`, "-v", "ON_ERROR_STOP=1", "-tAc", sql]);
+    // The server may be coming back from a crash that failed an earlier attempt.
+    docker(["exec", facts.databaseContainer!, "sh", "-c", "for i in $(seq 300); do pg_isready --quiet --host=127.0.0.1 && exit 0; sleep 0.2; done; exit 1"]);
+    let tables = Number(psql("synapse", "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"));
+    if (tables > 0 && docker([...helper(["--network", "none"]), `import os; print(os.path.exists('${ATTEMPT}'))`]) === "True") {
+        say(`an earlier port stopped part-way: emptying the PostgreSQL database of the ${tables} tables it left, to port again from a new snapshot`);
+        psql("postgres", "DROP DATABASE IF EXISTS synapse WITH (FORCE)");
+        psql("postgres", "CREATE DATABASE synapse ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0 OWNER synapse");
+        tables = 0;
+    }
     let stopped = false;
     try {
         if (tables > 0) {
@@ -99,14 +100,15 @@ async function port(facts: StackFacts, databaseConfig: string, network: string):
             stopped = true;
         }
         say(`porting ${users} users' data from SQLite to PostgreSQL with synapse_port_db`);
+        docker([...helper(["--network", "none"]), `open('${ATTEMPT}', 'w').write('porting')`]);
         docker([...helper(["--network", "none"]), PREPARE]);
         docker([...helper(["--network", network, "-i"]), PORT], { input: databaseConfig });
         docker(["exec", "-i", facts.databaseContainer!, "psql", "--username=synapse", "--dbname=synapse", "-v", "ON_ERROR_STOP=1", "-q"], { input: ALIGN_SEQUENCES });
-        docker([...helper(["--network", "none"]), `import shutil; open('${MARKER}', 'w').write('ported'); shutil.rmtree('/data/synapse-stack-port')`]);
+        docker([...helper(["--network", "none"]),
+            `import os, shutil; open('${MARKER}', 'w').write('ported'); os.remove('${ATTEMPT}'); shutil.rmtree('/data/synapse-stack-port')`]);
         say("ported; the homeserver now starts on PostgreSQL (homeserver.db stays in the volume, untouched)");
     } catch (err) {
-        // The new config (written before this step) says postgres: take it back before anything starts on it.
-        docker([...helper(["--network", "none"]), BACK_TO_SQLITE]);
+        // The old homeserver's own config file still says SQLite: nothing written there since the snapshot is lost.
         if (stopped) {
             say(`the port failed: starting ${facts.container} again on SQLite, as it was`);
             docker(["start", facts.container]);

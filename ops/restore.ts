@@ -1,11 +1,13 @@
 // `npm run restore -- --stack <name> <archive> [--force]`: puts a backup back into a stack with the same server name:
 // the database, the media, the signing key and homeserver.yaml. Refused, with nothing changed: an archive whose
-// checksums do not match, another server name, another kind of database, and a stack that already holds data
-// (unless --force, which says what it overwrites). Synapse's docs: restore into an empty database created UTF8/C,
-// then empty e2e_one_time_keys_json. Afterwards the stack's admin gets the stack's password again.
+// checksums do not match, another server name, another kind of database, a schema newer than the stack's image knows,
+// and a stack that already holds data (unless --force, which backs up what it overwrites first and says what it is).
+// Synapse's docs: restore into an empty database created UTF8/C, then empty e2e_one_time_keys_json. Afterwards the
+// stack's admin gets the stack's password again.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { backup, configuredDirectory } from "./backup";
 import {
     containerState,
     docker,
@@ -56,6 +58,15 @@ function holdings(facts: StackFacts): { users: number; rooms: number; events: nu
     return { users: Math.max(0, users), rooms, events };
 }
 
+/** The Synapse release of the stack's image and the database schema it knows, from a throwaway container of it. */
+function imageSchema(facts: StackFacts): { synapseVersion: string; schemaVersion: number } {
+    const [synapseVersion, schemaVersion] = docker([
+        "run", "--rm", "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true", "--entrypoint", "python3", facts.image, "-c",
+        "import synapse; from synapse.storage.schema import SCHEMA_VERSION; print(synapse.__version__, SCHEMA_VERSION)",
+    ]).split(/\s+/);
+    return { synapseVersion, schemaVersion: Number(schemaVersion) };
+}
+
 async function restoreDatabase(facts: StackFacts, staging: string): Promise<void> {
     if (facts.database === "postgres") {
         const psql = (database: string, sql: string) =>
@@ -84,7 +95,8 @@ async function restoreDatabase(facts: StackFacts, staging: string): Promise<void
     }
 }
 
-export async function restore(facts: StackFacts, archive: string, force: boolean): Promise<Manifest> {
+/** Restores an archive into the stack; with --force, `overwritten` is the archive of what was there before. */
+export async function restore(facts: StackFacts, archive: string, force: boolean): Promise<{ manifest: Manifest; overwritten?: string }> {
     const staging = fs.mkdtempSync(path.join(os.tmpdir(), "synapse-restore-"));
     try {
         say(`checking ${archive}`);
@@ -95,6 +107,18 @@ export async function restore(facts: StackFacts, archive: string, force: boolean
         if (manifest.database !== facts.database) {
             throw new OpsError(`${archive} holds a ${manifest.database} database, but stack ${facts.stack} runs ${facts.database}: restore into a ${manifest.database} stack (a switch to postgres then ports it); nothing was changed`);
         }
+        const image = imageSchema(facts);
+        if (manifest.schemaVersion > image.schemaVersion) {
+            // The image's own release made it when a newer one had migrated the database first (its compat version lets an older one run).
+            const release = manifest.synapseVersion === image.synapseVersion
+                ? `a Synapse release with schema ${manifest.schemaVersion} or newer`
+                : `Synapse ${manifest.synapseVersion} or newer`;
+            throw new OpsError(
+                `${archive} was made by Synapse ${manifest.synapseVersion} (database schema ${manifest.schemaVersion}), but stack ${facts.stack} runs ` +
+                    `Synapse ${image.synapseVersion} (database schema ${image.schemaVersion}), which predates that schema: set synapse:image to ` +
+                    `${release}, \`pulumi up\`, then restore; nothing was changed`,
+            );
+        }
         const held = holdings(facts);
         if (held.rooms > 0 || held.users > 0) {
             const what = `${held.users} users besides the admin, ${held.rooms} rooms and ${held.events} events`;
@@ -102,6 +126,17 @@ export async function restore(facts: StackFacts, archive: string, force: boolean
                 throw new OpsError(`stack ${facts.stack} already holds ${what}: restore only into a fresh stack, or add --force to overwrite them; nothing was changed`);
             }
             say(`--force: overwriting ${what} of stack ${facts.stack}`);
+        }
+        let overwritten: string | undefined;
+        if (force) {
+            say("--force: backing up what the restore overwrites first");
+            try {
+                // Never prunes: the archive being restored may be among the oldest in that folder.
+                overwritten = await backup({ facts, out: configuredDirectory(facts.stack), keep: Infinity, reason: `before restore --force of ${path.basename(archive)}` });
+            } catch (err) {
+                throw new OpsError(`--force: what the restore would overwrite could not be backed up, so it did not start: ${err instanceof Error ? err.message : String(err)}; nothing was changed`);
+            }
+            say(`--force: what the restore overwrites is backed up first in ${overwritten}`);
         }
         say(`restoring ${manifest.serverName} from ${manifest.createdAt} (Synapse ${manifest.synapseVersion}, schema ${manifest.schemaVersion}, ${manifest.database})`);
         say(`stopping ${facts.container}`);
@@ -111,17 +146,17 @@ export async function restore(facts: StackFacts, archive: string, force: boolean
             say("putting media, signing key and homeserver.yaml back");
             await dockerFromFile(
                 [...helper(facts, { stdin: true }), "--entrypoint", "sh", facts.image, "-c",
-                    // The stack's overlay stays the stack's own: it holds this deployment's database password.
-                    "tar -xf - -C /data --exclude=synapse-stack.yaml --no-same-owner"],
+                    // The stack's overlays stay the stack's own: they hold this deployment's database password.
+                    "tar -xf - -C /data --exclude=synapse-stack.yaml --exclude=synapse-stack --no-same-owner"],
                 path.join(staging, "data.tar"),
             );
         } catch (err) {
             // Not started on a half-restored database: Synapse would make an empty one its own.
-            throw new OpsError(`${err instanceof Error ? err.message : String(err)}\n${facts.container} is left stopped on half-restored data: run the restore again with --force`);
+            throw new OpsError(`${err instanceof Error ? err.message : String(err)}\n${facts.container} is left stopped on half-restored data: run the restore again with --force${overwritten ? ` (what was there before is in ${overwritten})` : ""}`);
         }
         say(`starting ${facts.container}`);
         docker(["start", facts.container]);
-        return manifest;
+        return { manifest, overwritten };
     } finally {
         fs.rmSync(staging, { recursive: true, force: true });
     }
@@ -154,8 +189,8 @@ if (require.main === module) {
         if (containerState(facts.container) === "missing") {
             throw new OpsError(`stack ${facts.stack} has no homeserver container: run \`pulumi up\` (a fresh stack), then restore`);
         }
-        const manifest = await restore(facts, path.resolve(positional[0]), options.force === "true");
+        const { manifest, overwritten } = await restore(facts, path.resolve(positional[0]), options.force === "true");
         ensureAdmin(facts.stack);
-        say(`restored: ${manifest.serverName}, signing key and data from ${manifest.createdAt}`);
+        say(`restored: ${manifest.serverName}, signing key and data from ${manifest.createdAt}${overwritten ? `; what --force overwrote is in ${overwritten}` : ""}`);
     });
 }

@@ -12,8 +12,10 @@ overlay may hold secrets, so nothing here prints it. Progress and errors go to s
    which runs as UID:GID without capabilities, can read and write all of it.
 3. The image's own `generate` runs with the recipe's variables; it keeps every file that exists and adds what is
    missing (config, log config, signing key).
-4. The stack's overlay config is written next to homeserver.yaml, mode 0600, owned by UID:GID, and its extra files
-   (the federation CA roots) into their own folder, which holds nothing else.
+4. The stack's overlay config is written to its own file (named by its fingerprint, in a folder of overlays), mode
+   0600, owned by UID:GID, and its extra files (the federation CA roots) into their own folder, which holds nothing
+   else. Overlay files are never rewritten: a running homeserver restarts on the one it was made with. Every other
+   overlay is removed, except those the containers named in SYNAPSE_STACK_IN_USE (their arguments) run with.
 """
 
 import json
@@ -64,6 +66,21 @@ def write_private(path, content, uid, gid):
     os.chown(temporary, uid, gid)
     os.chmod(temporary, 0o600)
     os.replace(temporary, path)
+
+
+def write_overlay(path, content, in_use, uid, gid):
+    """Writes the overlay to its own file and removes the overlays no container runs with (the legacy one too)."""
+    folder = os.path.dirname(path)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    os.chown(folder, uid, gid)
+    os.chmod(folder, 0o700)
+    write_private(path, content, uid, gid)
+    kept = set(in_use.split())
+    legacy = os.path.join(DATA, "synapse-stack.yaml")
+    stale = [os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".yaml")] + [legacy]
+    for old in stale:
+        if old != path and old not in kept and os.path.exists(old):
+            os.remove(old)
 
 
 def write_files(directory, files, uid, gid):
@@ -141,7 +158,7 @@ def main(request):
     if existing_server_name(config_path) != server_name:
         fail(f"generate left no homeserver.yaml for {server_name} in {request['volumeName']}")
 
-    write_private(request["overlayPath"], request["overlay"], uid, gid)
+    write_overlay(request["overlayPath"], request["overlay"], os.environ.get("SYNAPSE_STACK_IN_USE", ""), uid, gid)
     write_files(request.get("filesDir"), request.get("files") or {}, uid, gid)
     users, ported = sqlite_state()
     print(json.dumps({

@@ -2,8 +2,9 @@
 
 Runs inside the homeserver container as the homeserver's uid:gid (`docker exec -i -u`), so it needs nothing on the
 host but the Docker CLI. The Pulumi program sends one JSON line on stdin ({"user", "password", "configPaths",
-"recordPath"}) followed by this script. stdout gets only the admin's user id; stderr gets progress and errors, and
-never the password.
+"recordPath"}) followed by this script. stdout gets only the admin's user id and, on a second line, the id of the
+signing key the homeserver runs with (after a restore, the restored one); stderr gets progress and errors, and never
+the password.
 
 1. If the password already logs in as an admin, nothing changes (a second `pulumi up`, a replaced container).
 2. Else register the user through the shared-secret API (a fresh volume).
@@ -205,6 +206,14 @@ def record_admin(record_path, user_id):
     os.replace(temporary, record_path)
 
 
+def signing_key_id(config, server_name):
+    """The id of the homeserver's signing key (its identity to other servers), e.g. ed25519:a_AbCd."""
+    key_path = config.get("signing_key_path") or f"/data/{server_name}.signing.key"
+    with open(key_path, encoding="utf-8") as handle:
+        algorithm, version = handle.readline().split(" ", 2)[:2]
+    return f"{algorithm}:{version}"
+
+
 def main(request):
     user, password = request["user"], request["password"]
     SECRETS_TO_HIDE.append(password)
@@ -235,6 +244,7 @@ def main(request):
     # The check's own session is not one the operator asked for.
     call("POST", "/_matrix/client/v3/logout", {}, token=token)
     print(user_id)
+    print(signing_key_id(config, server_name))
 
 
 if __name__ == "__main__":

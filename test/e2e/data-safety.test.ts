@@ -343,7 +343,8 @@ describe("a manual deployment adopted and kept safe", { timeout: 30 * 60_000 }, 
         await testStack!.stack.setConfig("synapse:extraConfig.email.smtp_pass", { value: secret, secret: true }, true);
         await up(testStack!);
         assert.equal(await healthStatus(outputs.containerName), "healthy");
-        assert.equal(inVolume(volume, ["sh", "-c", `grep -c '${secret}' /data/synapse-stack.yaml`]), "1", "Synapse gets it");
+        const overlay = inspect(outputs.containerName).Args.at(-1)!;
+        assert.equal(inVolume(volume, ["sh", "-c", `grep -c '${secret}' ${overlay}`]), "1", "Synapse gets it, in the overlay it runs with");
         const files = stateFiles(testStack!);
         assert.ok(files.length > 0);
         assert.deepEqual(files.filter((file) => fs.readFileSync(file, "utf8").includes(secret)), [], "not in any state file");

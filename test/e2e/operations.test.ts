@@ -1,6 +1,7 @@
 // Operations, proven: one stack with a few hundred messages goes through backup → destroy → fresh up → restore on
-// SQLite, the restore refusals, an upgrade from an older Synapse release with the automatic backup first, the move to
-// PostgreSQL (a failed port first, which leaves SQLite running), and backup → destroy → restore on PostgreSQL.
+// SQLite, the restore refusals, --force with its backup of what it overwrites (restored again), an upgrade from an
+// older Synapse release with the automatic backup first, the move to PostgreSQL (a failed port first, which leaves
+// SQLite running), and backup → destroy → restore on PostgreSQL, refused first on the older release (schema too new).
 // The project's own commands run as a user would type them: npm run backup / restore.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -15,6 +16,7 @@ import {
     docker,
     freePort,
     healthStatus,
+    inspectContainer,
     inVolume,
     keepAlive,
     Matrix,
@@ -37,6 +39,8 @@ const TEST_LIMITS = JSON.stringify({
     rc_login: { address: { per_second: 50, burst_count: 100 }, account: { per_second: 50, burst_count: 100 }, failed_attempts: { per_second: 50, burst_count: 100 } },
     rc_message: { per_second: 1000, burst_count: 1000 },
 });
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 interface Run {
     status: number;
@@ -187,6 +191,7 @@ describe("backup, restore, upgrade and the move to PostgreSQL", { timeout: 40 * 
         assert.equal(result.status, 0, result.stderr);
         timings.restoreSqlite = result.seconds;
         outputs = await outputsOf(testStack!);
+        assert.ok(outputs.signingKeyId in JSON.parse(signingKeys), `the signingKeyId output names the restored key (${outputs.signingKeyId})`);
         await expectSameData();
         assert.equal(sqliteQuery("SELECT count(*) FROM e2e_one_time_keys_json"), "0", "one-time keys are emptied, as Synapse's docs require");
     });
@@ -216,16 +221,42 @@ describe("backup, restore, upgrade and the move to PostgreSQL", { timeout: 40 * 
         const refusedData = npm("restore", ["--stack", name, archive]);
         assert.notEqual(refusedData.status, 0);
         assert.match(refusedData.stderr, /already holds 1 users besides the admin, 1 rooms and \d+ events: restore only into a fresh stack, or add --force/);
+        // Something the archive lacks, which --force overwrites: a room topic (an event, not a message).
+        const carolToken = (await matrix.login(`@carol:${serverName}`, carolPassword)).token!;
+        const topicPath = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.topic`;
+        assert.equal((await matrix.request("PUT", topicPath, { topic: "set after the backup" }, carolToken)).status, 200);
         const forced = npm("restore", ["--stack", name, "--force", archive]);
         assert.equal(forced.status, 0, forced.stderr);
+        timings.restoreForced = forced.seconds;
         assert.match(forced.stderr, /--force: overwriting 1 users besides the admin, 1 rooms and \d+ events/);
+        const safety = /--force: what the restore overwrites is backed up first in (\S+\.tar\.gz)\n(?:.*\n)*?.*stopping /.exec(forced.stderr)?.[1];
+        assert.ok(safety, `names the archive of what it overwrites, before stopping anything: ${forced.stderr}`);
+        assert.equal(path.dirname(safety), backupDir, "into the stack's synapse:backupDirectory");
+        assert.equal(fs.statSync(safety).mode & 0o777, 0o600);
+        const safetyManifest = JSON.parse(spawnSync("tar", ["-xzOf", safety, "manifest.json"], { encoding: "utf8" }).stdout);
+        assert.equal(safetyManifest.reason, `before restore --force of ${path.basename(archive)}`);
+        assert.match(forced.stderr, new RegExp(`restored: .*; what --force overwrote is in ${escapeRegExp(safety)}`));
         outputs = await outputsOf(testStack!);
         await expectSameData();
+        const carolAgain = (await matrix.login(`@carol:${serverName}`, carolPassword)).token!;
+        assert.equal((await matrix.request("GET", topicPath, undefined, carolAgain)).status, 404, "the topic set after the backup is overwritten");
+
+        const undone = npm("restore", ["--stack", name, "--force", safety]);
+        assert.equal(undone.status, 0, undone.stderr);
+        timings.restoreOverwritten = undone.seconds;
+        outputs = await outputsOf(testStack!);
+        await expectSameData();
+        const carolBack = (await matrix.login(`@carol:${serverName}`, carolPassword)).token!;
+        const topic = await matrix.request("GET", topicPath, undefined, carolBack);
+        assert.equal(topic.json.topic, "set after the backup", "restoring that archive brings back what --force overwrote");
     });
 
     it(`upgrades ${UPGRADE_FROM} → the current release with a backup first, named in the output; the data is read on the new one`, async () => {
         const started = Date.now();
-        await setConfig(testStack!, { image: testImage() });
+        // A setting changed with the image: the backup must hold the config the old homeserver ran with, not the new one.
+        const runningConfig = inspectContainer(outputs.containerName).Config.Labels["io.synapse-stack.config"];
+        const contact = `mailto:upgrade-${runId()}@${serverName}`;
+        await setConfig(testStack!, { image: testImage(), extraConfig: JSON.stringify({ ...JSON.parse(TEST_LIMITS), admin_contact: contact }) });
         await deployed();
         timings.upgrade = (Date.now() - started) / 1000;
         assert.ok(outputs.lastBackup.startsWith(backupDir), `lastBackup names the archive: ${outputs.lastBackup}`);
@@ -233,6 +264,10 @@ describe("backup, restore, upgrade and the move to PostgreSQL", { timeout: 40 * 
         const manifest = JSON.parse(spawnSync("tar", ["-xzOf", outputs.lastBackup, "manifest.json"], { encoding: "utf8" }).stdout);
         assert.equal(manifest.synapseVersion, UPGRADE_FROM, "taken from the old release, before its replacement");
         assert.match(manifest.reason, new RegExp(`before the image changes to ${testImage()}`));
+        const dataTar = spawnSync("tar", ["-xzOf", outputs.lastBackup, "data.tar"], { maxBuffer: 512 * 1024 * 1024 }).stdout;
+        const overlays = spawnSync("tar", ["-t", "-f", "-", "--wildcards", "synapse-stack/*.yaml"], { input: dataTar, encoding: "utf8" }).stdout.split("\n").filter(Boolean);
+        assert.deepEqual(overlays, [`synapse-stack/config-${runningConfig}.yaml`], "the backup, taken before generate, holds the old homeserver's config only");
+        assert.doesNotMatch(spawnSync("tar", ["-xO", "-f", "-", overlays[0]], { input: dataTar, encoding: "utf8" }).stdout, new RegExp(contact));
         assert.ok(testStack!.output.join("").includes(outputs.lastBackup), "the up output names it");
         assert.ok(fs.readdirSync(backupDir).filter((file) => file.endsWith(".tar.gz")).length <= 2, "keeps synapse:backupsToKeep archives");
         assert.equal(sqliteQuery("SELECT version FROM schema_version"), "94", "Synapse migrated the schema");
@@ -246,7 +281,9 @@ describe("backup, restore, upgrade and the move to PostgreSQL", { timeout: 40 * 
         const seeded = spawnSync("docker", ["run", "--rm", "--user", "999:999", "-v", `${volume}:/var/lib/postgresql/data`,
             "-e", "PGDATA=/var/lib/postgresql/data/pgdata", "-e", "POSTGRES_USER=synapse", "-e", "POSTGRES_PASSWORD=unused",
             "-e", "POSTGRES_INITDB_ARGS=--encoding=UTF8 --locale=C", "--entrypoint", "bash", recordedImage("postgres"), "-c",
-            "docker-entrypoint.sh postgres -c listen_addresses= & for i in $(seq 60); do pg_isready -q && break; sleep 1; done; " +
+            // Ready once the server is the entrypoint's own process: the entrypoint's temporary init server answers too.
+            "docker-entrypoint.sh postgres -c listen_addresses= & for i in $(seq 120); do " +
+                '[ "$(head -n 1 /var/lib/postgresql/data/pgdata/postmaster.pid 2>/dev/null)" = "$!" ] && pg_isready -q -U synapse && break; sleep 0.5; done; ' +
                 "psql -U synapse -d synapse -c 'CREATE TABLE leftover (id int)' && pg_ctl -D /var/lib/postgresql/data/pgdata -m fast -w stop"], { encoding: "utf8" });
         assert.equal(seeded.status, 0, seeded.stderr);
         await setConfig(testStack!, { database: "postgres", postgresImage: recordedImage("postgres") });
@@ -254,12 +291,17 @@ describe("backup, restore, upgrade and the move to PostgreSQL", { timeout: 40 * 
             /already holds 1 tables, so the SQLite data \(\d+ users\) cannot be ported into it/.test(err.message),
         );
         assert.equal(await healthStatus(outputs.containerName), "healthy", "SQLite still serves");
-        assert.doesNotMatch(inVolume(outputs.volumeName, ["cat", "/data/synapse-stack.yaml"]), /psycopg2/, "the config still says SQLite");
+        const args = inspectContainer(outputs.containerName).Args;
+        assert.doesNotMatch(inVolume(outputs.volumeName, ["cat", args[args.length - 1]]), /psycopg2/, "the homeserver's own config still says SQLite");
         await expectSameData();
 
         await setConfig(testStack!, { database: "sqlite", postgresImage: undefined });
+        const printed = testStack!.output.length;
         await up(testStack!);
-        assert.throws(() => docker("volume", "inspect", volume), "the refused database volume went with its server");
+        // No update deletes a volume: the refused database's volume stays, named with how to delete it by hand.
+        assert.match(docker("volume", "inspect", "--format", "{{.Name}}", volume), new RegExp(volume));
+        assert.match(testStack!.output.slice(printed).join(""), new RegExp(`kept volume ${volume} \\(the PostgreSQL database\\).*docker volume rm ${volume}`));
+        docker("volume", "rm", volume);
         const started = Date.now();
         await setConfig(testStack!, { database: "postgres", postgresImage: recordedImage("postgres") });
         await deployed();
@@ -276,8 +318,35 @@ describe("backup, restore, upgrade and the move to PostgreSQL", { timeout: 40 * 
         timings.backupPostgres = backedUp.seconds;
         archive = backedUp.stdout.trim();
         assert.match(backedUp.stderr, /pg_dump -Fc, without the data of e2e_one_time_keys_json/);
+        const made = JSON.parse(spawnSync("tar", ["-xzOf", archive, "manifest.json"], { encoding: "utf8" }).stdout);
+        assert.equal(made.schemaVersion, 94, "made by the current release");
         await testStack!.stack.destroy({ onOutput: (text) => testStack!.output.push(text) });
+
+        // The fresh stack comes up on the older release first: the newer archive is refused before anything is stopped.
+        await setConfig(testStack!, { image: recordedImage(`synapse-${UPGRADE_FROM}`) });
         await deployed();
+        const startedAt = inspectContainer(outputs.containerName).State.StartedAt;
+        const freshKeys = JSON.stringify((await matrix.request("GET", "/_matrix/key/v2/server")).json.verify_keys);
+        const tooNew = npm("restore", ["--stack", name, "--force", archive]);
+        assert.notEqual(tooNew.status, 0);
+        timings.refusedTooNew = tooNew.seconds;
+        assert.match(
+            tooNew.stderr,
+            new RegExp(`was made by Synapse ${escapeRegExp(made.synapseVersion)} \\(database schema 94\\), but stack ${name} runs Synapse ${escapeRegExp(UPGRADE_FROM)} ` +
+                `\\(database schema 93\\), which predates that schema: set synapse:image to Synapse ${escapeRegExp(made.synapseVersion)} or newer, .*nothing was changed`),
+        );
+        assert.doesNotMatch(tooNew.stderr, /stopping|backed up first/, "refused before any backup or stop");
+        assert.equal(inspectContainer(outputs.containerName).State.StartedAt, startedAt, "the homeserver was never stopped");
+        assert.equal(JSON.stringify((await matrix.request("GET", "/_matrix/key/v2/server")).json.verify_keys), freshKeys, "it still answers, with its own key");
+        assert.equal((await matrix.login(`@carol:${serverName}`, carolPassword)).status, 403, "none of the archive's data is in it");
+        await admin();
+        assert.equal(made.schemaCompatVersion, 84, "the manifest records the oldest schema that can read the database");
+
+        // What the refusal says to do: the image of that release, then the restore.
+        const upgradeStarted = Date.now();
+        await setConfig(testStack!, { image: testImage() });
+        await deployed();
+        timings.upgradeFresh = (Date.now() - upgradeStarted) / 1000;
         const restored = npm("restore", ["--stack", name, archive]);
         assert.equal(restored.status, 0, restored.stderr);
         timings.restorePostgres = restored.seconds;

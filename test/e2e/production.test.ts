@@ -1,12 +1,14 @@
 // The production profile on the real engine: PostgreSQL, the TLS edge with its own CA and delegation, the
 // homeserver published nowhere else. One stack serves every check, in order; `after` removes everything.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { renderCaddyfile } from "../../components/caddyfile";
+import { passwordStatements, scramVerifier } from "../../components/database";
 import {
     changesOf,
     cleanUp,
@@ -190,6 +192,32 @@ describe("the production profile: PostgreSQL behind a TLS edge", { timeout: 30 *
         }
     });
 
+    it("keeps a failing password statement, and its SCRAM verifier, out of PostgreSQL's log", async () => {
+        const verifier = scramVerifier(`not the password of ${name}`);
+        const storedKey = verifier.split("$")[2].split(":")[0];
+        // Exactly as the password step runs psql, for a role that does not exist, so the ALTER ROLE fails.
+        const psql = spawnSync(
+            "docker",
+            ["exec", "-i", containers.database, "psql", "--no-psqlrc", "--quiet", "-v", "ON_ERROR_STOP=1", "--host=127.0.0.1", "--username=synapse", "--dbname=synapse"],
+            { input: passwordStatements("no_such_role", verifier), encoding: "utf8" },
+        );
+        assert.notEqual(psql.status, 0, "the statement fails");
+        assert.match(psql.stderr, /role "no_such_role" does not exist/);
+        // Both streams: PostgreSQL logs to stderr. The failure itself is logged, so this is the log that would show it.
+        let log = "";
+        for (let attempt = 0; attempt < 50 && !/role "no_such_role" does not exist/.test(log); attempt++) {
+            await new Promise((resolve) => setTimeout(resolve, 100));
+            const logs = spawnSync("docker", ["logs", containers.database], { encoding: "utf8" });
+            assert.equal(logs.status, 0, logs.stderr);
+            log = logs.stdout + logs.stderr;
+        }
+        assert.match(log, /role "no_such_role" does not exist/, "the server logged the error");
+        for (const secret of [verifier, storedKey]) {
+            assert.ok(!log.includes(secret), `the server's log shows ${secret === verifier ? "the verifier" : "its stored key"}`);
+            assert.ok(!(psql.stdout + psql.stderr).includes(secret), "psql's output does not show it");
+        }
+    });
+
     it("labels every container, volume and network it creates", () => {
         const owned = ownedObjects(name);
         assert.deepEqual(owned.volumes.sort(), Object.values(volumes).sort());
@@ -197,6 +225,27 @@ describe("the production profile: PostgreSQL behind a TLS edge", { timeout: 30 *
         for (const container of Object.values(containers)) {
             assert.ok(owned.containers.includes(container), container);
         }
+    });
+
+    it("keeps the edge's volume and its CA when tls is turned off, says so, and has the same CA when tls is back", async () => {
+        const caKey = () => crypto.createHash("sha256").update(execFileSync("docker", ["run", "--rm", "--network", "none", "-v", `${volumes.edge}:/data:ro`,
+            "--entrypoint", "cat", recordedImage("caddy"), "/data/caddy/pki/authorities/local/root.key"])).digest("hex");
+        const before = { key: caKey(), ca: outputs.caCertificate };
+        const edgeSettings = { publicHost, tls: "internal", caddyImage: recordedImage("caddy"), httpsPort: String(httpsPort), federationPort: String(federationPort), serveWellKnown: "true" };
+        await setConfig(testStack!, { ...Object.fromEntries(Object.keys(edgeSettings).map((key) => [key, undefined])), tls: "none", httpPort: String(await freePort()) });
+        const printed = testStack!.output.length;
+        await up(testStack!);
+        assert.deepEqual(ownedObjects(name).containers.filter((c) => c === containers.edge), [], "the edge is gone");
+        assert.equal(caKey(), before.key, "its volume, with the CA's key, stays");
+        assert.match(testStack!.output.slice(printed).join(""),
+            new RegExp(`kept volume ${volumes.edge} \\(the edge's certificates and local CA\\).*docker volume rm ${volumes.edge}`), "and the up says so");
+        await setConfig(testStack!, { ...edgeSettings, httpPort: undefined });
+        await up(testStack!);
+        outputs = await outputsOf(testStack!);
+        assert.equal(outputs.caCertificate, before.ca, "the same CA is back: clients and peers that trust it still do");
+        matrix = client();
+        const login = await matrix.login(outputs.adminUserId, outputs.adminPassword);
+        assert.deepEqual(await matrix.messages(login.token!, roomId), [message]);
     });
 
     it("keeps all three volumes on destroy with retention, and a new up finds the same data and CA", async () => {

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
 import { describe, it } from "node:test";
-import { checkTransition, closestKey, ConfigError, type ConfigContext, OFFICIAL_IMAGE, parseConfig, type RawConfig } from "../../config";
+import * as pulumi from "@pulumi/pulumi";
+import { checkTransition, closestKey, ConfigError, type ConfigContext, OFFICIAL_IMAGE, parseConfig, pemOrFile, type RawConfig, readConfig } from "../../config";
 
 const context = { stack: "dev" };
 const valid: RawConfig = { serverName: "matrix.example.org" };
@@ -249,7 +251,7 @@ describe("parseConfig refuses, naming the key, the value and the accepted form",
         [
             "extraConfig that is a list",
             { extraConfig: "[1,2]" },
-            'synapse:extraConfig "[1,2]" is not valid: expected a mapping of homeserver.yaml top-level keys to values',
+            "synapse:extraConfig (secret, value not shown) is not valid: expected a mapping of homeserver.yaml top-level keys to values",
         ],
         [
             "extraConfig that opens registration",
@@ -303,6 +305,133 @@ describe("parseConfig refuses, naming the key, the value and the accepted form",
             () => parseConfig({ serverName: "bad name", httpPort: "99999" }, context),
             (err: Error) => err.message.split("\n").length === 3 && err.message.startsWith("invalid configuration:"),
         );
+    });
+});
+
+describe("secret values never appear in a message", () => {
+    const hidden = "hunter2-Zq9x";
+    const notMapping = "synapse:extraConfig (secret, value not shown) is not valid: expected a mapping of homeserver.yaml top-level keys to values";
+    const pem = "-----BEGIN CERTIFICATE-----\nMIIBnjCCAUWgAwIBAgIQ\n-----END CERTIFICATE-----\n";
+    // [title, raw config, keys set with `pulumi config set --secret`, the secret, the exact problems]
+    const cases: [string, RawConfig, string[], string, string[]][] = [
+        ["extraConfig that is plain text", { extraConfig: hidden }, [], hidden, [notMapping]],
+        ["extraConfig that is a JSON string", { extraConfig: JSON.stringify(hidden) }, [], hidden, [notMapping]],
+        ["extraConfig that is a list holding a password", { extraConfig: JSON.stringify([{ smtp_pass: hidden }]) }, [], hidden, [notMapping]],
+        [
+            "nested extraConfig passwords beside a key the stack owns",
+            { extraConfig: JSON.stringify({ email: { smtp_pass: hidden }, database: { args: { password: hidden } } }) },
+            [],
+            hidden,
+            ['synapse:extraConfig key "database" is owned by the stack: set synapse:database instead'],
+        ],
+        [
+            "a nested extraConfig value in trusted_key_servers with private CAs",
+            { federation: JSON.stringify({ trustedCaCertificates: [pem] }), extraConfig: JSON.stringify({ trusted_key_servers: [{ server_name: "k.example", verify_keys: { "ed25519:a": hidden } }] }) },
+            [],
+            hidden,
+            ['synapse:extraConfig key "trusted_key_servers" is owned by the stack when federation trusts its own CAs: it stays empty (keys come from the peers themselves)'],
+        ],
+        ["a tlsKey without an edge", { tlsKey: hidden }, [], hidden, ["synapse:tlsKey is a setting of the TLS edge, but synapse:tls is none: set synapse:tls, or remove it"]],
+        [
+            "a server name set with --secret",
+            { serverName: `${hidden} host` },
+            ["serverName"],
+            hidden,
+            ["synapse:serverName (secret, value not shown) is not valid: expected a DNS name such as matrix.example.org"],
+        ],
+        ["a port set with --secret", { httpPort: hidden }, ["httpPort"], hidden, ["synapse:httpPort (secret, value not shown) is not valid: expected a port number from 1 to 65535"]],
+        [
+            "a public bind address set with --secret",
+            { bindAddress: "10.9.8.7" },
+            ["bindAddress"],
+            "10.9.8.7",
+            [
+                "synapse:bindAddress (secret, value not shown) publishes the homeserver beyond this host, but synapse:publicBaseUrl is unset: set it to the URL clients use, such as http://matrix.example.org:8008/ (or keep bindAddress 127.0.0.1)",
+            ],
+        ],
+        [
+            "a federation port set with --secret that is httpsPort too",
+            { tls: "internal", httpsPort: "4443", federationPort: "4443" },
+            ["federationPort"],
+            "4443",
+            ["synapse:federationPort (secret, value not shown) is synapse:httpsPort too: set 0 to federate through httpsPort, or another port"],
+        ],
+        [
+            "a federation setting set with --secret",
+            { federation: JSON.stringify({ allowList: [`${hidden}.example:8448`] }) },
+            ["federation"],
+            hidden,
+            ["synapse:federation.allowList (secret, value not shown) is not valid: expected a list of server names such as [a.example.org, b.example.org]"],
+        ],
+    ];
+    for (const [title, raw, secretKeys, secret, expected] of cases) {
+        it(`hides ${title}`, () => {
+            const problems = problemsOf({ ...valid, ...raw }, { stack: "dev", secretKeys });
+            assert.deepEqual(problems, expected);
+            for (const problem of problems) {
+                assert.ok(!problem.includes(secret), `the secret is in: ${problem}`);
+            }
+        });
+    }
+
+    const read = (file: string) => fs.readFileSync(file, "utf8");
+    const keyBody = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7";
+    const unreadable = "cannot be read: expected PEM text or the path of a readable file holding it";
+    // [title, key, value, keys set with --secret, how files are read, the secret, the exact refusal]
+    const pemCases: [string, "tlsKey" | "tlsCertificate", string, string[], (file: string) => string, string, string][] = [
+        ["a tlsKey that is not PEM", "tlsKey", keyBody, [], read, keyBody, `synapse:tlsKey (secret, value not shown) ${unreadable}`],
+        ["a tlsKey path that does not exist", "tlsKey", "keys/no-such-tls.key", [], read, "no-such-tls", `synapse:tlsKey (secret, value not shown) ${unreadable}`],
+        [
+            "a tlsKey file that holds no PEM block",
+            "tlsKey",
+            "keys/tls.key",
+            [],
+            () => keyBody,
+            keyBody,
+            "synapse:tlsKey (secret, value not shown) holds no PEM block: expected a file starting with -----BEGIN",
+        ],
+        ["a tlsCertificate set with --secret", "tlsCertificate", keyBody, ["tlsCertificate"], read, keyBody, `synapse:tlsCertificate (secret, value not shown) ${unreadable}`],
+    ];
+    for (const [title, key, value, secretKeys, readFile, secret, expected] of pemCases) {
+        it(`hides ${title}`, () => {
+            assert.throws(
+                () => pemOrFile(key, value, readFile, secretKeys),
+                (err: ConfigError) => {
+                    assert.deepEqual(err.problems, [expected]);
+                    assert.ok(!err.message.includes(secret), `the secret is in: ${err.message}`);
+                    return true;
+                },
+            );
+        });
+    }
+
+    it("keeps naming the value of a key that is not secret", () => {
+        assert.throws(() => pemOrFile("tlsCertificate", "certs/no-such.pem", read), (err: ConfigError) => {
+            assert.deepEqual(err.problems, [`synapse:tlsCertificate "certs/no-such.pem" ${unreadable}`]);
+            return true;
+        });
+        assert.throws(() => pemOrFile("tlsCertificate", "certs/chain.pem", () => "no block"), (err: ConfigError) => {
+            assert.deepEqual(err.problems, ['synapse:tlsCertificate "certs/chain.pem" holds no PEM block: expected a file starting with -----BEGIN']);
+            return true;
+        });
+        assert.equal(pemOrFile("tlsKey", pem, read), pem);
+    });
+
+    it("learns from Pulumi which keys were set with --secret", async () => {
+        pulumi.runtime.setAllConfig({ "synapse:serverName": `${hidden} host`, "synapse:httpPort": "http" }, ["synapse:serverName"]);
+        try {
+            await assert.rejects(readConfig(), (err: Error) => {
+                assert.equal(
+                    err.message,
+                    "invalid configuration:\n" +
+                        "  synapse:serverName (secret, value not shown) is not valid: expected a DNS name such as matrix.example.org\n" +
+                        '  synapse:httpPort "http" is not valid: expected a port number from 1 to 65535',
+                );
+                return true;
+            });
+        } finally {
+            pulumi.runtime.setAllConfig({});
+        }
     });
 });
 

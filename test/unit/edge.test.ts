@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { type EdgeSettings, parseSize, renderCaddyfile, wellKnown } from "../../components/caddyfile";
-import { scramVerifier } from "../../components/database";
+import { passwordStatements, scramVerifier } from "../../components/database";
 
 const settings: EdgeSettings = {
     tls: "internal",
@@ -76,5 +76,28 @@ describe("scramVerifier", () => {
         assert.equal(scramVerifier("correct horse battery staple"), verifier);
         assert.notEqual(scramVerifier("another"), verifier);
         assert.ok(!verifier.includes("horse"));
+    });
+});
+
+describe("passwordStatements", () => {
+    const verifier = scramVerifier("correct horse battery staple");
+
+    it("sets the password as its verifier and keeps the statement out of the server's log, even when it fails", () => {
+        assert.equal(
+            passwordStatements("synapse", verifier),
+            "\\set VERBOSITY terse\n" +
+                "SET log_statement = 'none';\n" +
+                "SET log_min_error_statement = 'panic';\n" +
+                "SET log_min_duration_statement = -1;\n" +
+                "SET log_min_duration_sample = -1;\n" +
+                "SET log_transaction_sample_rate = 0;\n" +
+                `ALTER ROLE synapse WITH PASSWORD '${verifier}';\n`,
+        );
+    });
+
+    it("refuses a role that is not a plain identifier and a verifier that is not one, never showing the verifier", () => {
+        assert.throws(() => passwordStatements("synapse; DROP", verifier), /role "synapse; DROP" is not a plain lower-case SQL identifier/);
+        const quoted = `${verifier}'; SELECT '`;
+        assert.throws(() => passwordStatements("synapse", quoted), (err: Error) => /not in PostgreSQL's SCRAM-SHA-256 form/.test(err.message) && !err.message.includes(verifier));
     });
 });

@@ -75,12 +75,13 @@ function mockState(args: pulumi.runtime.MockResourceArgs, options: RunOptions, s
                 request = {};
             }
             const create = String(unwrapSecret(inputs.create) ?? "");
-            const stdout = create.startsWith("echo ")
-                ? create.slice("echo ".length).replace(/^'|'$/g, "")
+            const environment = (inputs.environment ?? {}) as Record<string, string>;
+            const stdout = create === "sh -s -- record"
+                ? String(environment.SYNAPSE_VOLUMES)
                 : args.name.endsWith("-generate-run")
                 ? JSON.stringify({ serverName, signingKeyId: MOCK_SIGNING_KEY_ID })
                 : request.user !== undefined
-                  ? `@${request.user}:${serverName}`
+                  ? `@${request.user}:${serverName}\n${MOCK_SIGNING_KEY_ID}`
                   : "";
             return { ...inputs, stdout, stderr: "" };
         }

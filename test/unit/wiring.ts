@@ -1,7 +1,9 @@
 // The assertions every stack's graph must satisfy; wiring-<stack>.test.ts run them per stack config.
 import assert from "node:assert/strict";
+import * as crypto from "node:crypto";
 import { before, describe, it } from "node:test";
 import { wellKnown } from "../../components/caddyfile";
+import { passwordStatements, scramVerifier } from "../../components/database";
 import { parseConfig, type SynapseConfig } from "../../config";
 import { allStrings, byType, MOCK_DB_PASSWORD, MOCK_PASSWORD, MOCK_SIGNING_KEY_ID, type ProgramRun, type Recorded, runProgram, stackConfig } from "./harness";
 
@@ -27,7 +29,7 @@ type Container = {
     cpus?: string;
 };
 
-type Command = { create: string; delete?: string; stdin?: string; logging?: string; triggers?: unknown[] };
+type Command = { create: string; update?: string; delete?: string; stdin?: string; environment?: Record<string, string>; logging?: string; triggers?: unknown[] };
 
 function wellKnownOutputs(config: SynapseConfig): Record<string, string> {
     const documents = wellKnown(config);
@@ -73,14 +75,19 @@ export function describeStackWiring(stack: string): void {
                 { label: "io.synapse-stack.role", value: role },
             ];
             const volumes = Object.fromEntries(byType(run, "docker:index/volume:Volume").map((volume) => [volume.inputs.name, volume.inputs.labels]));
-            // The provider never deletes them; a command removes each on destroy, unless the data is retained.
-            const removal = command("synapse-data-removal");
-            assert.equal(removal.create, `echo ${expected.volumeName}`);
-            if (expected.retainDataOnDestroy) {
-                assert.equal(removal.delete, "true");
-            } else {
-                assert.match(removal.delete ?? "", new RegExp(`docker volume rm ${expected.volumeName} >/dev/null 2>&1 && exit 0`));
-            }
+            // The provider never deletes them; the ledger records each before it exists and removes them on destroy.
+            const ledger = command("synapse-volumes-ledger");
+            assert.deepEqual([ledger.create, ledger.update, ledger.delete], ["sh -s -- record", "sh -s -- record", "sh -s -- remove"]);
+            assert.match(String(ledger.stdin), /The ledger of a homeserver's data volumes/, "the script travels on stdin, kept in state");
+            const environment = ledger.environment ?? {};
+            assert.deepEqual(environment.SYNAPSE_VOLUMES.split("\n").map((line) => line.split("\t")[0]), [
+                expected.volumeName,
+                ...(postgres ? [expected.databaseVolumeName] : []),
+                ...(edge ? [expected.edgeVolumeName] : []),
+            ]);
+            assert.equal(environment.SYNAPSE_RETAIN, String(expected.retainDataOnDestroy));
+            assert.deepEqual([environment.SYNAPSE_PROJECT, environment.SYNAPSE_STACK], ["synapse", stack]);
+            assert.equal(command("synapse-data-removal").delete, undefined, "the removal of stacks before the ledger deletes nothing");
             assert.deepEqual(volumes, {
                 [expected.volumeName]: labels("data"),
                 ...(postgres ? { [expected.databaseVolumeName]: labels("database") } : {}),
@@ -130,7 +137,7 @@ export function describeStackWiring(stack: string): void {
             assert.match(writer.create, /\/var\/lib\/postgresql\/data\/synapse-password$/);
             assert.equal(String(allStrings(writer.stdin)), MOCK_DB_PASSWORD, "the password travels on stdin");
             const apply = command("synapse-postgres-password-apply");
-            assert.match(String(allStrings(apply.stdin)), /^SET log_statement = 'none';\nALTER ROLE synapse WITH PASSWORD 'SCRAM-SHA-256\$4096:/);
+            assert.equal(String(allStrings(apply.stdin)), passwordStatements("synapse", scramVerifier(MOCK_DB_PASSWORD)));
             assert.ok(!String(allStrings(apply.stdin)).includes(MOCK_DB_PASSWORD), "only its SCRAM verifier reaches psql");
             assert.deepEqual(postgres.ports ?? [], [], "never published on the host");
             assert.deepEqual(postgres.healthcheck?.tests.slice(0, 2), ["CMD", "pg_isready"]);
@@ -166,7 +173,10 @@ export function describeStackWiring(stack: string): void {
             const generate = command("synapse-generate-run");
             const create = generate.create;
             for (const part of [
-                `docker rm -f ${expected.containerName}-generate >/dev/null 2>&1; docker run -i --name ${expected.containerName}-generate`,
+                `docker rm -f ${expected.containerName}-generate >/dev/null 2>&1; `,
+                `export SYNAPSE_STACK_IN_USE="$(docker inspect --type container --format '{{join .Args " "}}' ${expected.containerName} 2>/dev/null)"; ` +
+                    `docker run -i --name ${expected.containerName}-generate`,
+                "-e SYNAPSE_STACK_IN_USE --entrypoint",
                 `-v ${expected.volumeName}:/data`,
                 `-e SYNAPSE_SERVER_NAME=${expected.serverName} -e SYNAPSE_REPORT_STATS=${expected.reportStats ? "yes" : "no"} ` +
                     `-e SYNAPSE_HTTP_PORT=8008 -e SYNAPSE_CONFIG_DIR=/data -e SYNAPSE_DATA_DIR=/data -e TZ=${expected.timezone} ` +
@@ -181,7 +191,7 @@ export function describeStackWiring(stack: string): void {
             assert.equal(generate.delete, `docker rm -f ${expected.containerName}-generate >/dev/null`);
             assert.equal(generate.logging, "stderr");
             const stdin = String(allStrings(generate.stdin));
-            assert.match(stdin, /"overlayPath":"\/data\/synapse-stack.yaml"/);
+            assert.match(stdin, /"overlayPath":"\/data\/synapse-stack\/config-[0-9a-f]{16}.yaml"/, "an overlay file per config");
             assert.match(stdin, /Prepare the data volume for the homeserver/, "the script travels on stdin");
         });
 
@@ -210,16 +220,19 @@ export function describeStackWiring(stack: string): void {
         });
 
         it("starts the homeserver on the prepared data with the generated config and the overlay; health is for monitoring", () => {
+            const label = (name: string) => homeserver.labels.find((l) => l.label === `io.synapse-stack.${name}`)?.value;
             assert.deepEqual(homeserver.command, [
                 "run",
                 "--config-path",
                 "/data/homeserver.yaml",
                 "--config-path",
-                "/data/synapse-stack.yaml",
-            ]);
-            const label = (name: string) => homeserver.labels.find((l) => l.label === `io.synapse-stack.${name}`)?.value;
-            assert.equal(label("signing-key"), MOCK_SIGNING_KEY_ID, "data flows from generate's result");
+                `/data/synapse-stack/config-${label("config")}.yaml`,
+            ], "the overlay file of its own config, which no step rewrites");
+            assert.equal(label("generated"), "synapse-generate-run-id", "data flows from generate's result");
             assert.match(label("config") ?? "", /^[0-9a-f]{16}$/, "a config change restarts the homeserver");
+            const overlay = String(allStrings(command("synapse-generate-run").stdin)).split("\n")[0];
+            const unkeyed = crypto.createHash("sha256").update(JSON.parse(overlay).overlay).digest("hex").slice(0, 16);
+            assert.notEqual(label("config"), unkeyed, "the fingerprint is keyed, not the plain SHA-256 of the overlay");
             // `up` waits in the admin step, which polls Synapse itself (wiring: it runs on the container, see below).
             assert.equal(homeserver.wait, false);
             assert.deepEqual(homeserver.healthcheck?.tests, ["CMD", "curl", "-fSs", "http://localhost:8008/health"]);
