@@ -1,4 +1,4 @@
-import { Homeserver } from "./components/homeserver";
+import { Homeserver } from "./packages/synapse/homeserver/homeserver";
 import { homeserverArgs, readConfig } from "./config";
 
 // Asynchronous: the configuration is checked against what the stack last deployed before any resource is declared.

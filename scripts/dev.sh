@@ -14,7 +14,7 @@ pulumi stack select --create dev >/dev/null
 # The stack's config decides the image. Where setup had to build it locally, say so in the dev stack's config once.
 recorded="$(cat .tools/images/synapse)"
 # (Pulumi.yaml declares every key, so an unset one reads as "".)
-if [ -z "$(pulumi config get synapse:image 2>/dev/null)" ] && [ "$recorded" != "$(sed -n 's/^export const SYNAPSE_IMAGE = "\(.*\)";$/\1/p' components/images.ts)" ]; then
+if [ -z "$(pulumi config get synapse:image 2>/dev/null)" ] && [ "$recorded" != "$(sed -n 's/^export const SYNAPSE_IMAGE = "\(.*\)";$/\1/p' packages/synapse/runtime/images.ts)" ]; then
     pulumi config set synapse:image "$recorded"
     echo "dev: synapse:image set to $recorded (the local build; the official image cannot be pulled here)"
 fi

@@ -182,8 +182,8 @@ step_state() {
     finish "backend $PULUMI_BACKEND_URL; new passphrase in .state/passphrase (keep a copy: it decrypts the stacks' secrets)"
 }
 
-pinned_image() { # pinned_image CONST: an image reference pinned in components/images.ts
-    sed -n "s/^export const $1 = \"\(.*\)\";\$/\1/p" components/images.ts
+pinned_image() { # pinned_image CONST: an image reference pinned in packages/synapse/runtime/images.ts
+    sed -n "s/^export const $1 = \"\(.*\)\";\$/\1/p" packages/synapse/runtime/images.ts
 }
 
 # image RECORD KIND OFFICIAL LOCAL BUILD-ARGS...: the official image when present or pullable, else a local build of the
@@ -192,7 +192,7 @@ pinned_image() { # pinned_image CONST: an image reference pinned in components/i
 image() {
     local record=$1 kind=$2 official=$3 local_image=$4
     shift 4
-    [ -n "$official" ] || die "could not read the $kind image from components/images.ts" "restore its \`export const ..._IMAGE = \"...\";\` line"
+    [ -n "$official" ] || die "could not read the $kind image from packages/synapse/runtime/images.ts" "restore its \`export const ..._IMAGE = \"...\";\` line"
     mkdir -p "$TOOLS/images"
     if docker image inspect "$official" >/dev/null 2>&1 || timeout 60 docker pull -q "$official" >/dev/null 2>&1; then
         echo "$official" >"$TOOLS/images/$record"

@@ -1,7 +1,7 @@
 // A second program built from the component alone, as another project would use it: no synapse: configuration, its
 // own names and choices. Type-checked by `npm run lint`; deploy it with `pulumi up` in this folder.
 import * as pulumi from "@pulumi/pulumi";
-import { Homeserver } from "../../components/homeserver";
+import { Homeserver } from "../../packages/synapse/homeserver/homeserver";
 
 const config = new pulumi.Config();
 

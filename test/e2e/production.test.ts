@@ -7,8 +7,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { renderCaddyfile } from "../../components/caddyfile";
-import { passwordStatements, scramVerifier } from "../../components/database";
+import { renderCaddyfile } from "../../packages/synapse/edge/caddyfile";
+import { passwordStatements, scramVerifier } from "../../packages/synapse/database/database";
 import {
     changesOf,
     cleanUp,

@@ -12,7 +12,7 @@ import { LocalWorkspace, PulumiCommand, type Stack, type UpOptions } from "@pulu
 import * as yaml from "js-yaml";
 
 export const ROOT = path.resolve(__dirname, "../..");
-const PROJECT_FILES = ["Pulumi.yaml", "index.ts", "config.ts", "components", "ops", "scripts", "tsconfig.json", "package.json"];
+const PROJECT_FILES = ["Pulumi.yaml", "index.ts", "config.ts", "packages", "scripts", "tsconfig.json", "package.json"];
 
 /**
  * The image of a kind (synapse, postgres, caddy; synapse-<version> for other releases) the tests deploy: what setup

@@ -200,7 +200,7 @@ describe("data safety: volumes, retries and fingerprints", { timeout: 30 * 60_00
         docker("create", "--name", `synapse-${stack}`, ...labels, recordedImage("caddy"));
         const remove = () =>
             spawnSync("sh", ["-s", "--", "remove"], {
-                input: fs.readFileSync(path.join(ROOT, "components", "scripts", "volumes.sh"), "utf8"),
+                input: fs.readFileSync(path.join(ROOT, "packages", "synapse", "scripts", "volumes.sh"), "utf8"),
                 encoding: "utf8",
                 env: { PATH: process.env.PATH, SYNAPSE_VOLUMES: "", SYNAPSE_RETAIN: "false", SYNAPSE_PROJECT: "synapse", SYNAPSE_STACK: stack,
                     PULUMI_COMMAND_STDOUT: `${volume}\tthe homeserver's data` },

@@ -8,7 +8,7 @@ import pathlib
 import tempfile
 import unittest
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "components" / "scripts" / "configure.py"
+SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "packages" / "synapse" / "scripts" / "configure.py"
 
 
 class OnDataFolder(unittest.TestCase):

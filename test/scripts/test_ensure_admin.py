@@ -9,7 +9,7 @@ import threading
 import time
 import unittest
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "components" / "scripts" / "ensure_admin.py"
+SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "packages" / "synapse" / "scripts" / "ensure_admin.py"
 
 
 def load_script():

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type EdgeSettings, parseSize, renderCaddyfile, wellKnown } from "../../components/caddyfile";
-import { passwordStatements, scramVerifier } from "../../components/database";
+import { type EdgeSettings, parseSize, renderCaddyfile, wellKnown } from "../../packages/synapse/edge/caddyfile";
+import { passwordStatements, scramVerifier } from "../../packages/synapse/database/database";
 
 const settings: EdgeSettings = {
     tls: "internal",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { renderOverlay } from "../../components/overlay";
+import { renderOverlay } from "../../packages/synapse/homeserver/overlay";
 
 function parse(rendered: string): Record<string, unknown> {
     // JSON is valid YAML; the header lines are YAML comments.

@@ -5,8 +5,8 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { keyedHash } from "../../components/scripts";
-import { foreignVolumes, type VolumeOwners } from "../../components/storage";
+import { keyedHash } from "../../packages/synapse/runtime/scripts";
+import { foreignVolumes, type VolumeOwners } from "../../packages/synapse/storage/storage";
 
 const owner = { project: "synapse", stack: "dev" };
 const engine = (found: Record<string, { project: string; stack: string }>): VolumeOwners => (names) =>
@@ -60,8 +60,8 @@ describe("keyedHash", () => {
     });
 });
 
-describe("the volume ledger's record (components/scripts/volumes.sh)", () => {
-    const script = fs.readFileSync(path.join(__dirname, "../../components/scripts/volumes.sh"), "utf8");
+describe("the volume ledger's record (packages/synapse/scripts/volumes.sh)", () => {
+    const script = fs.readFileSync(path.join(__dirname, "../../packages/synapse/scripts/volumes.sh"), "utf8");
     const record = (current: string, previous: string) =>
         spawnSync("sh", ["-s", "--", "record"], {
             input: script,

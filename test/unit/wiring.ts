@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import * as crypto from "node:crypto";
 import { before, describe, it } from "node:test";
-import { wellKnown } from "../../components/caddyfile";
-import { passwordStatements, scramVerifier } from "../../components/database";
+import { wellKnown } from "../../packages/synapse/edge/caddyfile";
+import { passwordStatements, scramVerifier } from "../../packages/synapse/database/database";
 import { parseConfig, type SynapseConfig } from "../../config";
 import { allStrings, byType, MOCK_DB_PASSWORD, MOCK_PASSWORD, MOCK_SIGNING_KEY_ID, type ProgramRun, type Recorded, runProgram, stackConfig } from "./harness";
 

@@ -4,7 +4,7 @@
 PROG=caddy-image
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-PINNED="$(sed -n 's/^export const CADDY_IMAGE = "caddy:\(.*\)";$/\1/p' "$REPO_ROOT/components/images.ts")"
+PINNED="$(sed -n 's/^export const CADDY_IMAGE = "caddy:\(.*\)";$/\1/p' "$REPO_ROOT/packages/synapse/runtime/images.ts")"
 TARGET="${1:-caddy-local:$PINNED}"
 
 RECIPE="$(recipe caddy)"
@@ -15,6 +15,6 @@ step "smoke test $TARGET" "the image was built but is broken: docker run --rm -i
 logged smoke docker run --rm --network none "$TARGET" caddy version
 # Debian's package is the release the pinned official image has; a different one is a build problem, said loudly.
 grep -Eq "^v?$PINNED([^0-9.]|$)" "$STEP_LOG" || smoke_failed "$TARGET" "Debian $SUITE's caddy is $(cat "$STEP_LOG"), not the pinned $PINNED" \
-    "pin the official image in components/images.ts to the release Debian ships"
+    "pin the official image in packages/synapse/runtime/images.ts to the release Debian ships"
 step_done "$(cat "$STEP_LOG")"
 say "built $TARGET in $SECONDS s"

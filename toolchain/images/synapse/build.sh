@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# build.sh [VERSION [TARGET]]: a local image of Synapse VERSION (default: the release components/images.ts pins)
+# build.sh [VERSION [TARGET]]: a local image of Synapse VERSION (default: the release packages/synapse/runtime/images.ts pins)
 # tagged TARGET (default synapse-local:v<VERSION>), for hosts that reach PyPI and a Debian mirror but no registry.
 # Wheels are downloaded on the host (pip there knows this network's proxy and CA), then installed in the image
 # on the shared Debian base (../lib.sh). SYNAPSE_EXTRAS adds extras (default postgres; each needs Linux wheels).
 PROG=synapse-image
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-VERSION="${1:-$(sed -n 's/^export const SYNAPSE_IMAGE = "matrixdotorg\/synapse:v\(.*\)";$/\1/p' "$REPO_ROOT/components/images.ts")}"
+VERSION="${1:-$(sed -n 's/^export const SYNAPSE_IMAGE = "matrixdotorg\/synapse:v\(.*\)";$/\1/p' "$REPO_ROOT/packages/synapse/runtime/images.ts")}"
 TARGET="${2:-synapse-local:v$VERSION}"
 EXTRAS="${SYNAPSE_EXTRAS:-postgres}"
 [[ "$VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+(rc[0-9]+)?$ ]] ||

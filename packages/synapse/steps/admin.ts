@@ -1,8 +1,8 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { fingerprint, pythonFromStdin, scriptInput, shellQuote } from "./scripts";
-import { userError } from "./errors";
+import { fingerprint, pythonFromStdin, scriptInput, shellQuote } from "../runtime/scripts";
+import { userError } from "../runtime/errors";
 
 /** Where the stack records which account it made admin, so a renamed admin does not stay behind. */
 export const ADMIN_RECORD_PATH = "/data/synapse-stack-admin";

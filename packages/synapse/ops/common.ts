@@ -5,7 +5,8 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-export const ROOT = path.resolve(__dirname, "..");
+/** The project whose stacks these operations serve (its scripts/pulumi.sh and config). */
+export const ROOT = path.resolve(__dirname, "../../..");
 
 /** A failure the user can act on: printed as its message alone. */
 export class OpsError extends Error {}

@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { runFlags } from "./hardening";
-import { fingerprint, shellQuote } from "./scripts";
+import { runFlags } from "../runtime/hardening";
+import { fingerprint, shellQuote } from "../runtime/scripts";
 
 export interface VolumeFileArgs {
     /** The image to write with (the one that will read the file, so the volume gets that image's layout first). */

@@ -13,8 +13,9 @@ export function pythonFromStdin(scriptName: string): string {
     return `import json,sys; request = json.loads(sys.stdin.readline()); exec(compile(sys.stdin.read(), "${scriptName}", "exec"))`;
 }
 
-function readScript(name: string): string {
-    return fs.readFileSync(path.join(__dirname, "scripts", name), "utf8");
+/** The text of a script the package ships (scripts/). */
+export function readScript(name: string): string {
+    return fs.readFileSync(path.join(__dirname, "..", "scripts", name), "utf8");
 }
 
 /** The stdin for pythonFromStdin: secret, since the request usually is. */

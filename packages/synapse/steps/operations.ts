@@ -1,9 +1,9 @@
 import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { shellQuote } from "./scripts";
+import { shellQuote } from "../runtime/scripts";
 
-/** The project folder: the operations (ops/) run with its Node.js packages. */
+/** The package folder: the operations (ops/) run from it, with its Node.js packages. */
 const PROJECT = path.resolve(__dirname, "..");
 
 function opsCommand(script: string, options: Record<string, pulumi.Input<string | number>>): pulumi.Output<string> {

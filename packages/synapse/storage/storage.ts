@@ -1,10 +1,9 @@
 import { spawnSync } from "node:child_process";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { LABEL_PREFIX, labelList } from "./labels";
+import { LABEL_PREFIX, labelList } from "../runtime/labels";
+import { readScript } from "../runtime/scripts";
 
 /** A volume that holds a user's data, as the ledger records it. */
 export interface StackVolume {
@@ -47,7 +46,7 @@ export class VolumeLedger extends pulumi.ComponentResource {
                 update: "sh -s -- record",
                 delete: "sh -s -- remove",
                 // The script itself: the copy in state is the one a later destroy runs.
-                stdin: fs.readFileSync(path.join(__dirname, "scripts", "volumes.sh"), "utf8"),
+                stdin: readScript("volumes.sh"),
                 environment: {
                     SYNAPSE_VOLUMES: volumes,
                     // Changing retention updates the ledger in place; it is never replaced, so only destroy deletes.

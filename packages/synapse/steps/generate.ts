@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { type Hardening, runFlags } from "./hardening";
-import { fingerprint, pythonFromStdin, scriptInput, shellQuote } from "./scripts";
+import { type Hardening, runFlags } from "../runtime/hardening";
+import { fingerprint, pythonFromStdin, scriptInput, shellQuote } from "../runtime/scripts";
 
 /**
  * Where the stack's overlay configs live: in the data volume, next to the generated homeserver.yaml, one file per

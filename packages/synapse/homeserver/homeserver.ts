@@ -1,20 +1,20 @@
 import * as path from "node:path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { Admin } from "./admin";
-import { parseSize } from "./caddyfile";
-import { Database } from "./database";
-import { Edge, type EdgeArgs } from "./edge";
-import { argumentError } from "./errors";
-import { FILES_DIR, GenerateConfig, overlayPath } from "./generate";
-import { PortToPostgres, UpgradeBackup } from "./operations";
-import { containerHardening, type Hardening } from "./hardening";
-import { imageResource, SYNAPSE_IMAGE } from "./images";
-import { LABEL_PREFIX, labelList, ownerLabels } from "./labels";
-import { PidsLimit } from "./limits";
+import { Admin } from "../steps/admin";
+import { parseSize } from "../edge/caddyfile";
+import { Database } from "../database/database";
+import { Edge, type EdgeArgs } from "../edge/edge";
+import { argumentError } from "../runtime/errors";
+import { FILES_DIR, GenerateConfig, overlayPath } from "../steps/generate";
+import { PortToPostgres, UpgradeBackup } from "../steps/operations";
+import { containerHardening, type Hardening } from "../runtime/hardening";
+import { imageResource, SYNAPSE_IMAGE } from "../runtime/images";
+import { LABEL_PREFIX, labelList, ownerLabels } from "../runtime/labels";
+import { PidsLimit } from "../runtime/limits";
 import { renderOverlay } from "./overlay";
-import { fingerprint, fingerprintKey } from "./scripts";
-import { DataVolume, foreignVolumes, type StackVolume, VolumeLedger } from "./storage";
+import { fingerprint, fingerprintKey } from "../runtime/scripts";
+import { DataVolume, foreignVolumes, type StackVolume, VolumeLedger } from "../storage/storage";
 
 /** The config files the homeserver runs with: the generated one, then the stack's overlay, which wins key by key. */
 export function configPaths(overlay: string): string[] {

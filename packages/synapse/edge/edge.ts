@@ -12,13 +12,13 @@ import {
     type TlsMode,
     wellKnown,
 } from "./caddyfile";
-import { containerHardening, type Hardening } from "./hardening";
-import { CADDY_IMAGE, imageResource } from "./images";
-import { VolumeFile } from "./files";
-import { LABEL_PREFIX, labelList, ownerLabels } from "./labels";
-import { PidsLimit } from "./limits";
-import { fingerprint, fingerprintKey as keyOf, shellQuote } from "./scripts";
-import { DataVolume } from "./storage";
+import { containerHardening, type Hardening } from "../runtime/hardening";
+import { CADDY_IMAGE, imageResource } from "../runtime/images";
+import { VolumeFile } from "../storage/files";
+import { LABEL_PREFIX, labelList, ownerLabels } from "../runtime/labels";
+import { PidsLimit } from "../runtime/limits";
+import { fingerprint, fingerprintKey as keyOf, shellQuote } from "../runtime/scripts";
+import { DataVolume } from "../storage/storage";
 
 /**
  * Caddy runs as root inside its container but keeps no capability: it binds 443 and 8448 (Docker lets any user bind

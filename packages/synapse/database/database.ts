@@ -3,14 +3,14 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { containerHardening, type Hardening } from "./hardening";
-import { imageResource, POSTGRES_IMAGE } from "./images";
-import { VolumeFile } from "./files";
-import { LABEL_PREFIX, labelList, ownerLabels } from "./labels";
-import { PidsLimit } from "./limits";
-import type { DatabaseConfig } from "./overlay";
-import { fingerprint, fingerprintKey as keyOf, shellQuote } from "./scripts";
-import { DataVolume } from "./storage";
+import { containerHardening, type Hardening } from "../runtime/hardening";
+import { imageResource, POSTGRES_IMAGE } from "../runtime/images";
+import { VolumeFile } from "../storage/files";
+import { LABEL_PREFIX, labelList, ownerLabels } from "../runtime/labels";
+import { PidsLimit } from "../runtime/limits";
+import type { DatabaseConfig } from "../homeserver/overlay";
+import { fingerprint, fingerprintKey as keyOf, shellQuote } from "../runtime/scripts";
+import { DataVolume } from "../storage/storage";
 
 /** Where the data volume is mounted: the image's VOLUME, so no anonymous volume is made beside it. */
 const VOLUME_PATH = "/var/lib/postgresql/data";
