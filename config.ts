@@ -5,12 +5,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { hostForUrl } from "./packages/synapse/homeserver/homeserver";
-import type { TlsMode } from "./packages/synapse/edge/caddyfile";
-import type { HomeserverArgs } from "./packages/synapse/homeserver/homeserver";
-import { CADDY_IMAGE, POSTGRES_IMAGE, SYNAPSE_IMAGE } from "./packages/synapse/runtime/images";
-import { userError } from "./packages/synapse/runtime/errors";
-import { foreignVolumes } from "./packages/synapse/storage/storage";
+import { CADDY_IMAGE, foreignVolumes, type HomeserverArgs, hostForUrl, POSTGRES_IMAGE, SYNAPSE_IMAGE, type TlsMode, userError } from "@synapse-stack/synapse";
 
 /** The official Synapse image, pinned to a release (the default of synapse:image). */
 export const OFFICIAL_IMAGE = SYNAPSE_IMAGE;

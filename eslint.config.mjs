@@ -2,7 +2,7 @@ import pulumi from "@pulumi/eslint-plugin";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-    { ignores: ["node_modules/", ".tools/", ".cache/", ".state/", "bin/", "toolchain/"] },
+    { ignores: ["**/node_modules/", ".tools/", ".cache/", ".state/", "**/bin/", "toolchain/"] },
     ...tseslint.configs.recommended,
     {
         files: ["**/*.ts"],

@@ -1,11 +1,10 @@
-import { Homeserver } from "./packages/synapse/homeserver/homeserver";
+import { Homeserver } from "@synapse-stack/synapse";
 import { homeserverArgs, readConfig } from "./config";
 
 // Asynchronous: the configuration is checked against what the stack last deployed before any resource is declared.
 export = async () => {
     const config = await readConfig();
     const homeserver = new Homeserver("synapse", homeserverArgs(config));
-    const edge = homeserver.edge;
     return {
         url: homeserver.url,
         serverName: homeserver.serverName,
@@ -18,11 +17,11 @@ export = async () => {
         database: homeserver.database,
         lastBackup: homeserver.lastBackup,
         ...(config.database === "postgres" ? { databaseVolumeName: homeserver.databaseVolumeName } : {}),
-        ...(edge
+        ...(config.tls !== "none"
             ? {
-                  wellKnownServer: edge.wellKnownServer,
-                  wellKnownClient: edge.wellKnownClient,
-                  ...(config.tls === "internal" ? { caCertificate: edge.caCertificate } : {}),
+                  wellKnownServer: homeserver.wellKnownServer,
+                  wellKnownClient: homeserver.wellKnownClient,
+                  ...(config.tls === "internal" ? { caCertificate: homeserver.caCertificate } : {}),
               }
             : {}),
     };

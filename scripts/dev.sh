@@ -7,6 +7,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 started=$SECONDS
 
 [ -d node_modules/@pulumi/pulumi ] || npm ci --no-audit --no-fund
+# The component package, compiled: the stack program and the operations run its JavaScript.
+npm run -s build
 npm run -s setup
 source scripts/env.sh
 

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ -d node_modules/@pulumi/pulumi ] || npm ci --no-audit --no-fund
+# The component package, compiled: the stack program and the operations run its JavaScript.
+npm run -s build
 npm run -s setup
 # The release the upgrade test starts from (package.json config.synapseUpgradeFrom: schema 93, before 1.151's 94).
 npm run -s setup -- image "$(node -p 'require("./package.json").config.synapseUpgradeFrom')"

@@ -272,7 +272,8 @@ describe("a manual deployment adopted and kept safe", { timeout: 30 * 60_000 }, 
 
     it("re-runs a changed admin script without restarting Synapse", async () => {
         const before = inspect(outputs.containerName);
-        fs.appendFileSync(path.join(testStack!.workDir, "components", "scripts", "ensure_admin.py"), "\n# a harmless edit\n");
+        // As a new release of the installed package would bring it.
+        fs.appendFileSync(path.join(testStack!.workDir, "node_modules", "@synapse-stack", "synapse", "scripts", "ensure_admin.py"), "\n# a harmless edit\n");
         const result = await up(testStack!);
         assert.deepEqual(changesOf(result), { replace: 1 }, "only the ensure step");
         const after = inspect(outputs.containerName);

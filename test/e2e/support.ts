@@ -12,7 +12,8 @@ import { LocalWorkspace, PulumiCommand, type Stack, type UpOptions } from "@pulu
 import * as yaml from "js-yaml";
 
 export const ROOT = path.resolve(__dirname, "../..");
-const PROJECT_FILES = ["Pulumi.yaml", "index.ts", "config.ts", "packages", "scripts", "tsconfig.json", "package.json"];
+// The stack program and its config; the package comes with node_modules, as an installed dependency does.
+const PROJECT_FILES = ["Pulumi.yaml", "index.ts", "config.ts", "scripts", "tsconfig.json", "package.json"];
 
 /**
  * The image of a kind (synapse, postgres, caddy; synapse-<version> for other releases) the tests deploy: what setup
@@ -154,6 +155,25 @@ export async function pulumiCommand(): Promise<PulumiCommand> {
 }
 
 /**
+ * The copy's node_modules: a link to each of this checkout's packages, except the component package, which is copied
+ * (compiled, with its scripts) as an installed dependency is, so a test may change it without touching this checkout.
+ */
+function linkModules(workDir: string): void {
+    const modules = path.join(workDir, "node_modules");
+    fs.mkdirSync(modules);
+    for (const entry of fs.readdirSync(path.join(ROOT, "node_modules"))) {
+        if (entry !== "@synapse-stack" && entry !== ".bin") {
+            fs.symlinkSync(path.join(ROOT, "node_modules", entry), path.join(modules, entry));
+        }
+    }
+    const installed = path.join(modules, "@synapse-stack", "synapse");
+    const source = path.join(ROOT, "packages", "synapse");
+    for (const entry of ["package.json", "bin", "scripts"]) {
+        fs.cpSync(path.join(source, entry), path.join(installed, entry), { recursive: true });
+    }
+}
+
+/**
  * A stack of this project (or of the program in `projectDir`) in a throwaway copy of the project folder, deploying
  * testImage() unless the config names an image.
  */
@@ -169,7 +189,7 @@ export async function createStack(
         for (const entry of projectDir ? fs.readdirSync(projectDir) : PROJECT_FILES) {
             fs.cpSync(path.join(projectDir ?? ROOT, entry), path.join(workDir, entry), { recursive: true });
         }
-        fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(workDir, "node_modules"));
+        linkModules(workDir);
         if (fs.existsSync(path.join(ROOT, ".tools"))) {
             fs.symlinkSync(path.join(ROOT, ".tools"), path.join(workDir, ".tools"));
         }

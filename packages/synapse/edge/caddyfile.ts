@@ -1,5 +1,8 @@
 /** How the edge gets its certificates. */
-export type TlsMode = "internal" | "acme" | "files";
+/** How the edge gets its certificates. */
+export const TlsMode = { Internal: "internal", Acme: "acme", Files: "files" } as const;
+/** internal (the edge's own CA), acme (Let's Encrypt) or files (given). */
+export type TlsMode = (typeof TlsMode)[keyof typeof TlsMode];
 
 /** Everything the edge's Caddyfile depends on; all plain values, so rendering is pure and testable. */
 export interface EdgeSettings {

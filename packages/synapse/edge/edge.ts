@@ -29,29 +29,20 @@ export const EDGE_HARDENING: Hardening = {
     tmpfs: { "/config": "rw,nosuid,nodev,size=16m", "/tmp": "rw,nosuid,nodev,size=16m" },
 };
 
-export interface EdgeArgs {
-    /** How certificates are obtained: internal (the proxy's own CA), acme (Let's Encrypt), files (given). */
+/** The edge's settings that are its user's to choose (a Homeserver's `edge` argument). */
+export interface EdgeOptions {
+    /** How certificates are obtained: internal (the edge's own CA), acme (Let's Encrypt), files (given). */
     tls: TlsMode;
-    /** The Matrix server name. */
-    serverName: pulumi.Input<string>;
     /** The host clients connect to. Default serverName. */
     publicHost?: pulumi.Input<string>;
     /** Host port for https (443 in the container). Default 443. */
     httpsPort?: pulumi.Input<number>;
     /** Host port for federation (8448 in the container); 0 federates through httpsPort. Default 8448. */
     federationPort?: pulumi.Input<number>;
-    /** Host address the ports are published on. Default 127.0.0.1. */
-    bindAddress?: pulumi.Input<string>;
-    /** Whether the homeserver federates; false: no federation port and no server delegation. Default true. */
-    federation?: boolean;
     /** Serve the delegation documents (/.well-known/matrix/*) from the edge. Default false. */
     serveWellKnown?: pulumi.Input<boolean>;
     /** Forward /_synapse/admin to Synapse. Default false: refused. */
     exposeAdminApi?: pulumi.Input<boolean>;
-    /** Largest request body in bytes (Synapse's max_upload_size). Default 50 MiB. */
-    maxBodyBytes?: pulumi.Input<number>;
-    /** The homeserver as the edge reaches it on the shared network, host:port. */
-    upstream: pulumi.Input<string>;
     /** Contact address for Let's Encrypt; required with acme. */
     acmeEmail?: pulumi.Input<string>;
     /** PEM certificate chain; required with files. */
@@ -64,6 +55,20 @@ export interface EdgeArgs {
     volumeName?: pulumi.Input<string>;
     /** Name of the container. Default `<name>-edge`. */
     containerName?: pulumi.Input<string>;
+}
+
+/** Everything the Edge component takes: the user's options and what the homeserver wires in. */
+export interface EdgeArgs extends EdgeOptions {
+    /** The Matrix server name. */
+    serverName: pulumi.Input<string>;
+    /** Host address the ports are published on. Default 127.0.0.1. */
+    bindAddress?: pulumi.Input<string>;
+    /** Whether the homeserver federates; false: no federation port and no server delegation. Default true. */
+    federation?: boolean;
+    /** Largest request body in bytes (Synapse's max_upload_size). Default 50 MiB. */
+    maxBodyBytes?: pulumi.Input<number>;
+    /** The homeserver as the edge reaches it on the shared network, host:port. */
+    upstream: pulumi.Input<string>;
     /** The network shared with the homeserver. */
     networkName: pulumi.Input<string>;
     /** Further networks to join, with the aliases other containers find the edge by there. */

@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Admin } from "../steps/admin";
 import { parseSize } from "../edge/caddyfile";
 import { Database } from "../database/database";
-import { Edge, type EdgeArgs } from "../edge/edge";
+import { Edge } from "../edge/edge";
 import { argumentError } from "../runtime/errors";
 import { FILES_DIR, GenerateConfig, overlayPath } from "../steps/generate";
 import { PortToPostgres, UpgradeBackup } from "../steps/operations";
@@ -12,6 +12,7 @@ import { containerHardening, type Hardening } from "../runtime/hardening";
 import { imageResource, SYNAPSE_IMAGE } from "../runtime/images";
 import { LABEL_PREFIX, labelList, ownerLabels } from "../runtime/labels";
 import { PidsLimit } from "../runtime/limits";
+import { DatabaseKind, type HomeserverArgs, type HomeserverImage } from "./args";
 import { renderOverlay } from "./overlay";
 import { fingerprint, fingerprintKey } from "../runtime/scripts";
 import { DataVolume, foreignVolumes, type StackVolume, VolumeLedger } from "../storage/storage";
@@ -41,78 +42,6 @@ export function hostForUrl(bindAddress: string): string {
     return bindAddress.includes(":") ? `[${bindAddress}]` : bindAddress;
 }
 
-export interface HomeserverArgs {
-    /** The Matrix server name, the part after the colon in @user:server. Permanent once the homeserver has data. */
-    serverName: pulumi.Input<string>;
-    /** Synapse image (official or compatible) with a tag or digest. Default SYNAPSE_IMAGE (the official image, pinned). */
-    image?: pulumi.Input<string>;
-    /** Host port the homeserver's listener (8008 in the container) is published on. Default 8008. */
-    httpPort?: pulumi.Input<number>;
-    /** Host address the port is published on. Default 127.0.0.1 (this host only). */
-    bindAddress?: pulumi.Input<string>;
-    /** public_baseurl, the URL clients reach the homeserver at, ending in "/". Default http://<bindAddress>:<httpPort>/. */
-    publicBaseUrl?: pulumi.Input<string>;
-    /** IANA time zone of the containers. Default UTC. */
-    timezone?: pulumi.Input<string>;
-    /** User id Synapse runs as and owns its data with. Default 1000. */
-    uid?: pulumi.Input<number>;
-    /** Group id Synapse runs as and owns its data with. Default 1000. */
-    gid?: pulumi.Input<number>;
-    /** Memory limit of the homeserver container in MiB. Default none. */
-    memoryLimitMb?: pulumi.Input<number>;
-    /** CPU limit of the homeserver container in CPUs, e.g. "1.5". Default none. */
-    cpuLimit?: pulumi.Input<string>;
-    /** Report anonymous usage statistics to matrix.org. Default false. */
-    reportStats?: pulumi.Input<boolean>;
-    /** Localpart of the stack's admin. Default admin. */
-    adminUser?: pulumi.Input<string>;
-    /** Change it to rotate the admin's password. Default "1". */
-    adminPasswordVersion?: pulumi.Input<string>;
-    /** Name of the data volume; an existing volume of that name is adopted. Default `<name>-data`. */
-    volumeName?: pulumi.Input<string>;
-    /** Name of the homeserver container; helpers are named after it. Default `<name>`. */
-    containerName?: pulumi.Input<string>;
-    /** Keep the data volumes (homeserver, PostgreSQL, edge) on destroy. Default false: destroy deletes them. */
-    retainDataOnDestroy?: boolean;
-    /** Further top-level homeserver.yaml keys, merged over the generated config (may be secret). Default {}. */
-    extraConfig?: pulumi.Input<Record<string, unknown>>;
-    /** PostgreSQL instead of SQLite: a server of its own on a private network. Default: SQLite in the data volume. */
-    postgres?: {
-        /** PostgreSQL image, major 14 or newer. Default POSTGRES_IMAGE. */
-        image?: pulumi.Input<string>;
-        /** Its data volume (kept by retainDataOnDestroy like the homeserver's). Default `<containerName>-db`. */
-        volumeName?: pulumi.Input<string>;
-    };
-    /**
-     * A TLS edge (Caddy) in front of the homeserver, which is then published nowhere else; it uses bindAddress for
-     * its ports. Default: none, the homeserver's own port is published.
-     */
-    edge?: Omit<EdgeArgs, "serverName" | "upstream" | "networkName" | "extraNetworks" | "bindAddress" | "labels" | "maxBodyBytes" | "federation" | "fingerprintKey">;
-    /**
-     * Backups the stack takes by itself before the homeserver's image changes (`false`: none). Default: up to 5
-     * archives in backups/<containerName> under the current folder.
-     */
-    backups?: false | {
-        /** A folder only this user may read (the archives hold the signing key and secrets). */
-        directory?: pulumi.Input<string>;
-        /** How many archives to keep. Default 5. */
-        keep?: pulumi.Input<number>;
-    };
-    /** Federation. Default: on, with the public internet's trust (system CAs, Synapse's IP blocklist, matrix.org keys). */
-    federation?: {
-        /** false: an island, no federation listener and no federation in either direction. Default true. */
-        enabled?: boolean;
-        /** The only servers federated with (federation_domain_whitelist). Default: all. */
-        allowList?: pulumi.Input<string[]>;
-        /** PEM roots trusted for federation instead of the system store; trusted_key_servers is then emptied. */
-        trustedCaCertificates?: pulumi.Input<pulumi.Input<string>[]>;
-        /** CIDRs taken out of Synapse's outbound IP blocklist, e.g. a Docker network's subnet. Default none. */
-        allowPrivateRanges?: pulumi.Input<string[]>;
-        /** An existing Docker network: the edge joins it with the server name as alias, the homeserver to reach peers. */
-        network?: pulumi.Input<string>;
-    };
-}
-
 /**
  * A Synapse homeserver on Docker: data volume, the recipe's generate step made repeatable, the long-running
  * homeserver (healthy before `up` returns, hardened) and its first admin.
@@ -131,17 +60,23 @@ export class Homeserver extends pulumi.ComponentResource {
     /** The homeserver container's name. */
     public readonly containerName: pulumi.Output<string>;
     /** The image the homeserver runs: the reference and the image id it resolved to. */
-    public readonly image: pulumi.Output<{ reference: string; id: string }>;
+    public readonly image: pulumi.Output<HomeserverImage>;
     /** The id of the homeserver's signing key (its identity to other servers), e.g. ed25519:a_AbCd. */
     public readonly signingKeyId: pulumi.Output<string>;
     /** The database Synapse uses: sqlite or postgres. */
-    public readonly database: pulumi.Output<"sqlite" | "postgres">;
+    public readonly database: pulumi.Output<DatabaseKind>;
     /** The PostgreSQL data volume's name (postgres only). */
     public readonly databaseVolumeName: pulumi.Output<string | undefined>;
-    /** The edge, when there is one: delegation documents and the local CA's root certificate. */
-    public readonly edge?: Edge;
+    /** (edge) The exact JSON to serve at https://<serverName>/.well-known/matrix/server. Undefined without an edge. */
+    public readonly wellKnownServer: pulumi.Output<string | undefined>;
+    /** (edge) The JSON to serve at https://<serverName>/.well-known/matrix/client, with Access-Control-Allow-Origin: *. */
+    public readonly wellKnownClient: pulumi.Output<string | undefined>;
+    /** (edge, tls internal) The root certificate of the edge's CA, for clients and peers to trust. */
+    public readonly caCertificate: pulumi.Output<string | undefined>;
     /** The archive taken before the last image change ("" when there was nothing to back up yet, or no backups). */
     public readonly lastBackup: pulumi.Output<string>;
+    /** Where the homeserver's own backups go ("" with backups off); `backup` and `restore` default to it. */
+    public readonly backupDirectory: pulumi.Output<string>;
 
     constructor(name: string, args: HomeserverArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synapse:index:Homeserver", name, {}, opts);
@@ -309,9 +244,13 @@ export class Homeserver extends pulumi.ComponentResource {
         const overlayFile = configFingerprint.apply(overlayPath);
         const homeserverConfig = overlayFile.apply(configPaths);
 
+        const backupDirectory =
+            args.backups?.enabled === false
+                ? pulumi.output("")
+                : pulumi.output(args.backups?.directory ?? containerName.apply((container) => path.join("backups", container))).apply((folder) => path.resolve(folder));
         // Before an image change the running homeserver is backed up; generate, and so everything after it, waits.
         const upgradeBackup =
-            args.backups === false
+            args.backups?.enabled === false
                 ? undefined
                 : new UpgradeBackup(
                       `${name}-upgrade-backup`,
@@ -322,7 +261,7 @@ export class Homeserver extends pulumi.ComponentResource {
                           containerName,
                           volumeName: data.volumeName,
                           serverName: args.serverName,
-                          directory: args.backups?.directory ?? containerName.apply((container) => path.resolve("backups", container)),
+                          directory: backupDirectory,
                           keep: args.backups?.keep,
                           stack,
                       },
@@ -451,10 +390,13 @@ export class Homeserver extends pulumi.ComponentResource {
         this.image = pulumi.all([imageReference, container.image]).apply(([reference, id]) => ({ reference, id }));
         // As the running homeserver reads it: after a restore, the restored key.
         this.signingKeyId = admin.signingKeyId;
-        this.database = pulumi.output(database ? ("postgres" as const) : ("sqlite" as const));
+        this.database = pulumi.output<DatabaseKind>(database ? DatabaseKind.Postgres : DatabaseKind.Sqlite);
         this.databaseVolumeName = database ? database.volumeName : pulumi.output<string | undefined>(undefined);
-        this.edge = edge;
+        this.wellKnownServer = edge ? edge.wellKnownServer : pulumi.output<string | undefined>(undefined);
+        this.wellKnownClient = edge ? edge.wellKnownClient : pulumi.output<string | undefined>(undefined);
+        this.caCertificate = edge ? edge.caCertificate : pulumi.output<string | undefined>(undefined);
         this.lastBackup = upgradeBackup ? upgradeBackup.archive : pulumi.output("");
+        this.backupDirectory = backupDirectory;
         this.registerOutputs({
             url: this.url,
             serverName: this.serverName,
@@ -466,6 +408,11 @@ export class Homeserver extends pulumi.ComponentResource {
             signingKeyId: this.signingKeyId,
             database: this.database,
             databaseVolumeName: this.databaseVolumeName,
+            lastBackup: this.lastBackup,
+            backupDirectory: this.backupDirectory,
+            wellKnownServer: this.wellKnownServer,
+            wellKnownClient: this.wellKnownClient,
+            caCertificate: this.caCertificate,
         });
     }
 }

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // `npm run backup -- --stack <name> [--out <dir>] [--keep <n>]`: a consistent backup of a running stack, without
 // stopping it, in one archive with a manifest. Also run by the stack itself before an image change
 // (`--container ... --reason pre-upgrade`): it then prints the archive's path, or nothing before the first deployment.
@@ -19,9 +20,8 @@ import {
     OpsError,
     parseArguments,
     privateDirectory,
-    pulumi,
     queryRow,
-    ROOT,
+    projectDirectory,
     runningOverlay,
     say,
     sha256,
@@ -135,11 +135,9 @@ function runningDatabase(facts: StackFacts): "sqlite" | "postgres" {
     return name === "psycopg2" ? "postgres" : "sqlite";
 }
 
-/** The stack's synapse:backupDirectory (where its own backups before upgrades go), else backups/synapse-<stack>. */
-export function configuredDirectory(stack: string): string {
-    const result = pulumi(["config", "get", "synapse:backupDirectory", "--stack", stack]);
-    const configured = result.status === 0 ? result.stdout.trim() : "";
-    return path.resolve(process.env.SYNAPSE_PROJECT_DIR ?? ROOT, configured || path.join("backups", `synapse-${stack}`));
+/** Where the homeserver's own backups before upgrades go (its backupDirectory), else backups/<container> in the project. */
+export function configuredDirectory(facts: StackFacts): string {
+    return facts.backupDirectory || path.join(projectDirectory(), "backups", facts.container);
 }
 
 if (require.main === module) {
@@ -171,16 +169,16 @@ if (require.main === module) {
                 facts.databaseContainer = `${options.container}-db`;
             }
         } else if (options.stack) {
-            facts = stackFacts(options.stack);
+            facts = stackFacts(options.stack, options.homeserver);
         } else {
-            throw new OpsError("usage: npm run backup -- --stack <name> [--out <dir>] [--keep <n>]");
+            throw new OpsError("usage: npm run backup -- --stack <name> [--homeserver <name>] [--out <dir>] [--keep <n>]");
         }
         if (facts.database === "postgres" && containerState(facts.databaseContainer!) !== "running") {
             throw new OpsError(`the database container ${facts.databaseContainer} is not running: start the stack (pulumi up) first`);
         }
         const archive = await backup({
             facts,
-            out: options.out ?? configuredDirectory(facts.stack),
+            out: options.out ?? configuredDirectory(facts),
             keep,
             reason: options.reason ?? "manual",
         });

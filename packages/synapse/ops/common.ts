@@ -5,8 +5,10 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-/** The project whose stacks these operations serve (its scripts/pulumi.sh and config). */
-export const ROOT = path.resolve(__dirname, "../../..");
+/** The Pulumi project whose stacks these operations serve: SYNAPSE_PROJECT_DIR, else the current folder. */
+export function projectDirectory(): string {
+    return path.resolve(process.env.SYNAPSE_PROJECT_DIR ?? process.cwd());
+}
 
 /** A failure the user can act on: printed as its message alone. */
 export class OpsError extends Error {}
@@ -64,6 +66,10 @@ export function dockerFromFile(args: string[], file: string): Promise<string> {
 /** What backup and restore need to know of a deployed stack: its containers, volumes and database. */
 export interface StackFacts {
     stack: string;
+    /** The URN of the stack's synapse:index:Homeserver (absent for the stack's own pre-upgrade backup). */
+    urn?: string;
+    /** Where the homeserver's own backups go (its backupDirectory output), "" without. */
+    backupDirectory?: string;
     serverName: string;
     container: string;
     volume: string;
@@ -100,27 +106,62 @@ export function queryRow(facts: StackFacts, sql: string): string[] {
 }
 
 /**
- * The project's Pulumi CLI with its environment (scripts/pulumi.sh), in the folder of the stack's config:
- * SYNAPSE_PROJECT_DIR when set (a copy of the project, as the tests make), else this checkout.
+ * The Pulumi CLI on PATH (the project's wrapper puts the one setup built there, with its backend and passphrase), in
+ * the folder of the stack's program.
  */
 export function pulumi(args: string[]): { status: number | null; stdout: string; stderr: string } {
-    const cwd = process.env.SYNAPSE_PROJECT_DIR ?? ROOT;
-    return spawnSync("bash", [path.join(ROOT, "scripts", "pulumi.sh"), "--cwd", cwd, ...args], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    const result = spawnSync("pulumi", ["--cwd", projectDirectory(), ...args], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    if (result.error) {
+        throw new OpsError(`cannot run the Pulumi CLI (${result.error.message}): put it on PATH, or run this through the project's npm scripts`);
+    }
+    return result;
 }
 
-/** Reads a stack's outputs with the project's Pulumi CLI and environment. */
-export function stackFacts(stack: string): StackFacts {
-    const result = pulumi(["stack", "output", "--json", "--stack", stack]);
+/** A resource as `pulumi stack export` lists it. */
+export interface StateResource {
+    urn: string;
+    type: string;
+    parent?: string;
+    outputs?: Record<string, unknown>;
+}
+
+/** Every resource in a stack's state. */
+export function stackResources(stack: string): StateResource[] {
+    const result = pulumi(["stack", "export", "--stack", stack]);
     if (result.status !== 0) {
-        throw new OpsError(`cannot read the outputs of stack ${stack}: ${result.stderr.trim()}`);
+        throw new OpsError(`cannot read the state of stack ${stack}: ${result.stderr.trim()}`);
     }
-    const outputs = JSON.parse(result.stdout) as Record<string, unknown>;
+    return (JSON.parse(result.stdout) as { deployment: { resources?: StateResource[] } }).deployment.resources ?? [];
+}
+
+/** The name a resource was given in its program: the last part of its URN. */
+export function resourceName(urn: string): string {
+    return urn.slice(urn.lastIndexOf("::") + 2);
+}
+
+/**
+ * A deployed homeserver, found in the stack's state by its type (synapse:index:Homeserver), whatever the program named
+ * it; with several, `homeserver` names the one meant.
+ */
+export function stackFacts(stack: string, homeserver?: string): StackFacts {
+    const found = stackResources(stack).filter(
+        (resource) => resource.type === "synapse:index:Homeserver" && (homeserver === undefined || resourceName(resource.urn) === homeserver),
+    );
+    if (found.length === 0) {
+        throw new OpsError(`stack ${stack} has no deployed synapse:index:Homeserver${homeserver ? ` named ${homeserver}` : ""}: run \`pulumi up\` first`);
+    }
+    if (found.length > 1) {
+        throw new OpsError(`stack ${stack} has ${found.length} homeservers (${found.map((resource) => resourceName(resource.urn)).join(", ")}): name one with --homeserver <name>`);
+    }
+    const outputs = found[0].outputs ?? {};
     if (typeof outputs.containerName !== "string") {
-        throw new OpsError(`stack ${stack} has no deployed homeserver (no containerName output): run \`pulumi up\` first`);
+        throw new OpsError(`the homeserver of stack ${stack} was never deployed completely (it has no containerName): run \`pulumi up\` first`);
     }
     const database = outputs.database === "postgres" ? "postgres" : "sqlite";
     return {
         stack,
+        urn: found[0].urn,
+        backupDirectory: typeof outputs.backupDirectory === "string" ? outputs.backupDirectory : "",
         serverName: String(outputs.serverName),
         container: outputs.containerName,
         volume: String(outputs.volumeName),

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // `npm run restore -- --stack <name> <archive> [--force]`: puts a backup back into a stack with the same server name:
 // the database, the media, the signing key and homeserver.yaml. Refused, with nothing changed: an archive whose
 // checksums do not match, another server name, another kind of database, a schema newer than the stack's image knows,
@@ -23,6 +24,7 @@ import {
     sha256,
     type StackFacts,
     stackFacts,
+    stackResources,
     tar,
 } from "./common";
 
@@ -132,7 +134,7 @@ export async function restore(facts: StackFacts, archive: string, force: boolean
             say("--force: backing up what the restore overwrites first");
             try {
                 // Never prunes: the archive being restored may be among the oldest in that folder.
-                overwritten = await backup({ facts, out: configuredDirectory(facts.stack), keep: Infinity, reason: `before restore --force of ${path.basename(archive)}` });
+                overwritten = await backup({ facts, out: configuredDirectory(facts), keep: Infinity, reason: `before restore --force of ${path.basename(archive)}` });
             } catch (err) {
                 throw new OpsError(`--force: what the restore would overwrite could not be backed up, so it did not start: ${err instanceof Error ? err.message : String(err)}; nothing was changed`);
             }
@@ -162,13 +164,16 @@ export async function restore(facts: StackFacts, archive: string, force: boolean
     }
 }
 
-/** Runs the stack's admin step again, so the restored database's admin gets this stack's password. */
-function ensureAdmin(stack: string): void {
+/**
+ * Runs the homeserver's admin step again (the command of its synapse:index:Admin, found by type), so the restored
+ * database's admin gets this stack's password and the signingKeyId output names the restored key.
+ */
+function ensureAdmin(facts: StackFacts): void {
+    const stack = facts.stack;
     say("giving the stack's admin its password again (pulumi up of the admin step alone, replaced)");
-    const state = pulumi(["stack", "export", "--stack", stack]);
-    const urn = (JSON.parse(state.stdout) as { deployment: { resources: { urn: string }[] } }).deployment.resources
-        .map((resource) => resource.urn)
-        .find((candidate) => candidate.endsWith("::synapse-admin-ensure"));
+    const resources = stackResources(stack);
+    const admin = resources.find((resource) => resource.type === "synapse:index:Admin" && resource.parent === facts.urn);
+    const urn = resources.find((resource) => resource.type === "command:local:Command" && admin && resource.parent === admin.urn)?.urn;
     if (!urn) {
         throw new OpsError(`the data is restored, but stack ${stack} has no admin step to run again: run \`pulumi up\``);
     }
@@ -183,14 +188,14 @@ if (require.main === module) {
     main(async () => {
         const { options, positional } = parseArguments(process.argv.slice(2), ["force"]);
         if (!options.stack || positional.length !== 1) {
-            throw new OpsError("usage: npm run restore -- --stack <name> <archive> [--force]");
+            throw new OpsError("usage: npm run restore -- --stack <name> [--homeserver <name>] <archive> [--force]");
         }
-        const facts = stackFacts(options.stack);
+        const facts = stackFacts(options.stack, options.homeserver);
         if (containerState(facts.container) === "missing") {
             throw new OpsError(`stack ${facts.stack} has no homeserver container: run \`pulumi up\` (a fresh stack), then restore`);
         }
         const { manifest, overwritten } = await restore(facts, path.resolve(positional[0]), options.force === "true");
-        ensureAdmin(facts.stack);
+        ensureAdmin(facts);
         say(`restored: ${manifest.serverName}, signing key and data from ${manifest.createdAt}${overwritten ? `; what --force overwrote is in ${overwritten}` : ""}`);
     });
 }

@@ -13,9 +13,18 @@ export function pythonFromStdin(scriptName: string): string {
     return `import json,sys; request = json.loads(sys.stdin.readline()); exec(compile(sys.stdin.read(), "${scriptName}", "exec"))`;
 }
 
+/** The package's own folder (with package.json and scripts/), from its sources or its compiled bin/ alike. */
+export const PACKAGE_ROOT = ((): string => {
+    let dir = __dirname;
+    while (!fs.existsSync(path.join(dir, "package.json")) && path.dirname(dir) !== dir) {
+        dir = path.dirname(dir);
+    }
+    return dir;
+})();
+
 /** The text of a script the package ships (scripts/). */
 export function readScript(name: string): string {
-    return fs.readFileSync(path.join(__dirname, "..", "scripts", name), "utf8");
+    return fs.readFileSync(path.join(PACKAGE_ROOT, "scripts", name), "utf8");
 }
 
 /** The stdin for pythonFromStdin: secret, since the request usually is. */

@@ -1,16 +1,14 @@
 import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { shellQuote } from "../runtime/scripts";
+import { PACKAGE_ROOT, shellQuote } from "../runtime/scripts";
 
-/** The package folder: the operations (ops/) run from it, with its Node.js packages. */
-const PROJECT = path.resolve(__dirname, "..");
-
+/** An operation of the package, compiled (bin/ops): it runs with Node.js alone, no TypeScript loader. */
 function opsCommand(script: string, options: Record<string, pulumi.Input<string | number>>): pulumi.Output<string> {
     return pulumi
         .output(options)
         .apply((given) =>
-            ["node", "--import", "tsx", `ops/${script}`, ...Object.entries(given).flatMap(([key, value]) => [`--${key}`, String(value)])]
+            ["node", path.join(PACKAGE_ROOT, "bin", "ops", `${script}.js`), ...Object.entries(given).flatMap(([key, value]) => [`--${key}`, String(value)])]
                 .map(shellQuote)
                 .join(" "),
         );
@@ -50,7 +48,7 @@ export class UpgradeBackup extends pulumi.ComponentResource {
             `${name}-run`,
             {
                 // Before the first deployment there is nothing to back up, and no Node.js process to start for it.
-                create: pulumi.interpolate`docker inspect --type container ${pulumi.output(args.containerName).apply(shellQuote)} >/dev/null 2>&1 || exit 0; ${opsCommand("backup.ts", {
+                create: pulumi.interpolate`docker inspect --type container ${pulumi.output(args.containerName).apply(shellQuote)} >/dev/null 2>&1 || exit 0; ${opsCommand("backup", {
                     stack: args.stack,
                     container: args.containerName,
                     "data-volume": args.volumeName,
@@ -59,7 +57,6 @@ export class UpgradeBackup extends pulumi.ComponentResource {
                     keep: args.keep ?? 5,
                     reason: pulumi.interpolate`before the image changes to ${args.imageReference}`,
                 })}`,
-                dir: PROJECT,
                 // Only a new image takes a new backup; the archive's path and the progress are shown.
                 triggers: [args.image],
             },
@@ -106,7 +103,7 @@ export class PortToPostgres extends pulumi.ComponentResource {
             `${name}-run`,
             {
                 // Nothing to move (a new stack, or already ported): a no-op that starts no Node.js process.
-                create: pulumi.all([args.needed, opsCommand("port.ts", {
+                create: pulumi.all([args.needed, opsCommand("port", {
                     container: args.containerName,
                     "data-volume": args.volumeName,
                     image: args.image,
@@ -114,7 +111,6 @@ export class PortToPostgres extends pulumi.ComponentResource {
                     "server-name": args.serverName,
                     user: args.user,
                 })]).apply(([needed, port]) => (needed ? port : "true")),
-                dir: PROJECT,
                 stdin: pulumi.secret(pulumi.jsonStringify(args.databaseConfig)),
                 // The steps' progress and errors; the database password travels on stdin only.
                 logging: "stderr",

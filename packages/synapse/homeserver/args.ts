@@ -1,0 +1,101 @@
+// The arguments of the Homeserver component, and the shapes of its outputs. Named interfaces and `as const` kinds
+// only (no inline object types, unions of shapes or component instances), so a schema can describe them for programs
+// in any Pulumi language.
+import type * as pulumi from "@pulumi/pulumi";
+import type { EdgeOptions } from "../edge/edge";
+
+export interface HomeserverArgs {
+    /** The Matrix server name, the part after the colon in @user:server. Permanent once the homeserver has data. */
+    serverName: pulumi.Input<string>;
+    /** Synapse image (official or compatible) with a tag or digest. Default SYNAPSE_IMAGE (the official image, pinned). */
+    image?: pulumi.Input<string>;
+    /** Host port the homeserver's listener (8008 in the container) is published on. Default 8008. */
+    httpPort?: pulumi.Input<number>;
+    /** Host address the port is published on. Default 127.0.0.1 (this host only). */
+    bindAddress?: pulumi.Input<string>;
+    /** public_baseurl, the URL clients reach the homeserver at, ending in "/". Default http://<bindAddress>:<httpPort>/. */
+    publicBaseUrl?: pulumi.Input<string>;
+    /** IANA time zone of the containers. Default UTC. */
+    timezone?: pulumi.Input<string>;
+    /** User id Synapse runs as and owns its data with. Default 1000. */
+    uid?: pulumi.Input<number>;
+    /** Group id Synapse runs as and owns its data with. Default 1000. */
+    gid?: pulumi.Input<number>;
+    /** Memory limit of the homeserver container in MiB. Default none. */
+    memoryLimitMb?: pulumi.Input<number>;
+    /** CPU limit of the homeserver container in CPUs, e.g. "1.5". Default none. */
+    cpuLimit?: pulumi.Input<string>;
+    /** Report anonymous usage statistics to matrix.org. Default false. */
+    reportStats?: pulumi.Input<boolean>;
+    /** Localpart of the stack's admin. Default admin. */
+    adminUser?: pulumi.Input<string>;
+    /** Change it to rotate the admin's password. Default "1". */
+    adminPasswordVersion?: pulumi.Input<string>;
+    /** Name of the data volume; an existing volume of that name is adopted. Default `<name>-data`. */
+    volumeName?: pulumi.Input<string>;
+    /** Name of the homeserver container; helpers are named after it. Default `<name>`. */
+    containerName?: pulumi.Input<string>;
+    /** Keep the data volumes (homeserver, PostgreSQL, edge) on destroy. Default false: destroy deletes them. */
+    retainDataOnDestroy?: boolean;
+    /** Further top-level homeserver.yaml keys, merged over the generated config (may be secret). Default {}. */
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any YAML value; a component package's schema knows `any`, not `unknown`
+    extraConfig?: pulumi.Input<Record<string, any>>;
+    /** PostgreSQL instead of SQLite: a server of its own on a private network. Default: SQLite in the data volume. */
+    postgres?: PostgresArgs;
+    /**
+     * A TLS edge (Caddy) in front of the homeserver, which is then published nowhere else; it uses bindAddress for
+     * its ports. Default: none, the homeserver's own port is published.
+     */
+    edge?: EdgeOptions;
+    /** Backups the homeserver takes by itself before its image changes. Default: on, up to 5 archives in backups/<containerName>. */
+    backups?: BackupsArgs;
+    /** Federation. Default: on, with the public internet's trust (system CAs, Synapse's IP blocklist, matrix.org keys). */
+    federation?: FederationArgs;
+}
+
+/** A PostgreSQL server of the homeserver's own. */
+export interface PostgresArgs {
+    /** PostgreSQL image, major 14 or newer. Default POSTGRES_IMAGE. */
+    image?: pulumi.Input<string>;
+    /** Its data volume (kept by retainDataOnDestroy like the homeserver's). Default `<containerName>-db`. */
+    volumeName?: pulumi.Input<string>;
+}
+
+/** The backups the homeserver takes by itself before its image changes (an upgrade, or a downgrade). */
+export interface BackupsArgs {
+    /** false: none. Default true. */
+    enabled?: boolean;
+    /** A folder only this user may read (the archives hold the signing key and secrets). Default backups/<containerName>. */
+    directory?: pulumi.Input<string>;
+    /** How many archives to keep. Default 5. */
+    keep?: pulumi.Input<number>;
+}
+
+/** Federation with other homeservers. */
+export interface FederationArgs {
+    /** false: an island, no federation listener and no federation in either direction. Default true. */
+    enabled?: boolean;
+    /** The only servers federated with (federation_domain_whitelist). Default: all. */
+    allowList?: pulumi.Input<string[]>;
+    /** PEM roots trusted for federation instead of the system store; trusted_key_servers is then emptied. */
+    trustedCaCertificates?: pulumi.Input<pulumi.Input<string>[]>;
+    /** CIDRs taken out of Synapse's outbound IP blocklist, e.g. a Docker network's subnet. Default none. */
+    allowPrivateRanges?: pulumi.Input<string[]>;
+    /** An existing Docker network: the edge joins it with the server name as alias, the homeserver to reach peers. */
+    network?: pulumi.Input<string>;
+}
+
+/** The image a homeserver runs: the reference it was given and the image id that resolved to. */
+export interface HomeserverImage {
+    /** The configured reference, e.g. matrixdotorg/synapse:v1.163.2. */
+    reference: string;
+    /** The image id it resolved to on the engine. */
+    id: string;
+}
+
+/** The database a homeserver runs on. */
+export const DatabaseKind = { Sqlite: "sqlite", Postgres: "postgres" } as const;
+/** sqlite (a file in the data volume) or postgres (a server of its own). */
+export type DatabaseKind = (typeof DatabaseKind)[keyof typeof DatabaseKind];
+
+

@@ -1,0 +1,19 @@
+// The public entry point of the package: what a Pulumi program builds a homeserver from. Everything a program (the
+// stack program of this repository included) may use is exported here, and nothing else is part of the interface.
+export { Homeserver, HOMESERVER_HARDENING, hostForUrl } from "./homeserver/homeserver";
+export {
+    type BackupsArgs,
+    DatabaseKind,
+    type FederationArgs,
+    type HomeserverArgs,
+    type HomeserverImage,
+    type PostgresArgs,
+} from "./homeserver/args";
+export { renderOverlay, type DatabaseConfig, type OverlaySettings } from "./homeserver/overlay";
+export { Database, type DatabaseArgs, passwordStatements, scramVerifier } from "./database/database";
+export { Edge, type EdgeArgs, type EdgeOptions } from "./edge/edge";
+export { type EdgeSettings, parseSize, renderCaddyfile, TlsMode, wellKnown } from "./edge/caddyfile";
+export { DataVolume, type DataVolumeArgs, foreignVolumes, VolumeLedger, type VolumeLedgerArgs, type VolumeOwners } from "./storage/storage";
+export { CADDY_IMAGE, POSTGRES_IMAGE, SYNAPSE_IMAGE } from "./runtime/images";
+export { LABEL_PREFIX } from "./runtime/labels";
+export { argumentError, userError } from "./runtime/errors";
