@@ -91,6 +91,27 @@ class RetryRules(unittest.TestCase):
         self.assertGreaterEqual(time.monotonic() - started, 0.5)
         self.assertRegex(stderr.getvalue(), r"POST /_matrix/client/v3/login kept failing for \d+ s, last with no answer")
 
+    def test_waits_for_a_starting_homeserver_without_a_word(self):
+        # While Synapse boots nothing listens: a refused connection, or no address to connect from, is no failure.
+        import errno
+        import urllib.error
+        import urllib.request
+
+        real = urllib.request.urlopen
+        failures = [ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"), OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address")]
+
+        def booting(request, timeout):
+            if failures:
+                raise urllib.error.URLError(failures.pop(0))
+            return real(request, timeout=timeout)
+
+        self.script.urllib.request.urlopen = booting
+        self.addCleanup(setattr, self.script.urllib.request, "urlopen", real)
+        Homeserver.answers[:] = [(200, {"access_token": "t"})]
+        with self.captured() as stderr:
+            self.assertEqual(self.script.login("@admin:example.org", "pw"), "t")
+        self.assertEqual(stderr.getvalue(), "", "a normal start prints nothing that looks like a failure")
+
     def test_never_prints_the_password(self):
         self.script.SECRETS_TO_HIDE.append("hunter2hunter2")
         with self.assertRaises(SystemExit), self.captured() as stderr:

@@ -18,6 +18,7 @@ server errors (5xx) and refused connections are retried with backoff until a dea
 message; they never reset the password or log anyone out.
 """
 
+import errno
 import hashlib
 import hmac
 import json
@@ -30,7 +31,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-BASE = "http://localhost:8008"
+# IPv4 loopback, not "localhost": where the container has no IPv6 address, ::1 answers "Cannot assign requested address".
+BASE = "http://127.0.0.1:8008"
 # How long transient failures (429, 5xx, connection refused) are retried before giving up.
 RETRY_SECONDS = float(os.environ.get("ENSURE_ADMIN_RETRY_SECONDS", "180"))
 SECRETS_TO_HIDE = []
@@ -80,7 +82,9 @@ def call_once(method, path, body=None, token=None):
         return error.code, answer
     except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
         reason = getattr(error, "reason", error)
-        raise Transient(f"no answer ({reason})", starting=isinstance(reason, ConnectionRefusedError))
+        # Nothing to connect to yet: Synapse is still starting. Waited for quietly, as a normal start is.
+        starting = getattr(reason, "errno", None) in (errno.ECONNREFUSED, errno.EADDRNOTAVAIL)
+        raise Transient(f"no answer ({reason})", starting=starting)
 
 
 def call(method, path, body=None, token=None, body_factory=None):
