@@ -10,6 +10,7 @@ export {
     type PostgresArgs,
 } from "./homeserver/args";
 export { renderOverlay, type DatabaseConfig, type OverlaySettings } from "./homeserver/overlay";
+export { validateHomeserverArgs } from "./homeserver/validate";
 export { Database, type DatabaseArgs, passwordStatements, scramVerifier } from "./database/database";
 export { Edge, type EdgeArgs, type EdgeOptions } from "./edge/edge";
 export { type EdgeSettings, parseSize, renderCaddyfile, TlsMode, wellKnown } from "./edge/caddyfile";

@@ -93,14 +93,13 @@ function mockState(args: pulumi.runtime.MockResourceArgs, options: RunOptions, s
 /** Every resource the current run has declared so far, also when the run fails part-way. */
 export const declared: Recorded[] = [];
 
-/** Runs index.ts once for `stack` with `config`; call once per process (node --test runs each file in its own). */
-export async function runProgram(stack: string, config: Record<string, string>, options: RunOptions = {}): Promise<ProgramRun> {
-    const resources = declared;
+/** Pulumi's mocks for `stack`, answering as the engine and the steps would; declared resources go to `declared`. */
+export async function installMocks(stack: string, serverName: string, options: RunOptions = {}): Promise<void> {
     await pulumi.runtime.setMocks(
         {
             newResource(args) {
-                resources.push({ type: args.type, name: args.name, custom: args.custom ?? true, inputs: args.inputs });
-                return { id: `${args.name}-id`, state: mockState(args, options, config["synapse:serverName"]) };
+                declared.push({ type: args.type, name: args.name, custom: args.custom ?? true, inputs: args.inputs });
+                return { id: `${args.name}-id`, state: mockState(args, options, serverName) };
             },
             call(args) {
                 return args.inputs;
@@ -111,6 +110,12 @@ export async function runProgram(stack: string, config: Record<string, string>, 
         false,
         "organization",
     );
+}
+
+/** Runs index.ts once for `stack` with `config`; call once per process (node --test runs each file in its own). */
+export async function runProgram(stack: string, config: Record<string, string>, options: RunOptions = {}): Promise<ProgramRun> {
+    const resources = declared;
+    await installMocks(stack, config["synapse:serverName"], options);
     pulumi.runtime.setAllConfig(config);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const main = require("../../index") as () => Promise<Record<string, pulumi.Output<unknown>>>;

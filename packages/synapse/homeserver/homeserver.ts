@@ -14,6 +14,7 @@ import { LABEL_PREFIX, labelList, ownerLabels } from "../runtime/labels";
 import { PidsLimit } from "../runtime/limits";
 import { DatabaseKind, type HomeserverArgs, type HomeserverImage } from "./args";
 import { renderOverlay } from "./overlay";
+import { validateHomeserverArgs } from "./validate";
 import { fingerprint, fingerprintKey } from "../runtime/scripts";
 import { DataVolume, foreignVolumes, type StackVolume, VolumeLedger } from "../storage/storage";
 
@@ -80,6 +81,11 @@ export class Homeserver extends pulumi.ComponentResource {
 
     constructor(name: string, args: HomeserverArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synapse:index:Homeserver", name, {}, opts);
+        // The component's own rules first: a program gets the refusals the stack's config gets, before anything exists.
+        const problems = validateHomeserverArgs(args);
+        if (problems.length > 0) {
+            throw argumentError(`invalid arguments for Homeserver ${name}:\n  ${problems.join("\n  ")}`, this);
+        }
 
         const project = pulumi.getProject();
         const stack = pulumi.getStack();
