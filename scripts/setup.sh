@@ -87,12 +87,28 @@ cli_version_ok() { # cli_version_ok BINARY: a 3.x CLI at least as new as the SDK
     [ "${version%%.*}" = 3 ] && [ "$(printf '%s\n%s\n' "$PULUMI_VERSION" "$version" | sort -V | head -n1)" = "$PULUMI_VERSION" ]
 }
 
+# The YAML language host, which Pulumi YAML programs (examples/yaml-homeserver) use the component package through; the
+# official distribution ships it, Go modules build it where that cannot be had. The component package's folder needs a
+# node_modules of its own for the Node.js host to accept it (its packages come from the project's).
+ensure_yaml_host() {
+    mkdir -p packages/synapse-plugin/node_modules
+    if [ -x "$TOOLS/bin/pulumi-language-yaml" ] &&
+        [ -z "$(find toolchain/language-yaml -type f -newer "$TOOLS/bin/pulumi-language-yaml" -print -quit)" ]; then
+        return
+    fi
+    command -v go >/dev/null 2>&1 || die "no YAML language host and Go is not installed" "install Go 1.26 or newer, or install the Pulumi distribution"
+    echo "    building pulumi-language-yaml from Go modules (for Pulumi YAML programs; about 2 minutes cold)"
+    bash toolchain/language-yaml/build.sh "$TOOLS/bin/pulumi-language-yaml" ||
+        die "go build of the YAML language host failed" "read the compiler output above"
+}
+
 step_cli() {
     CURRENT=cli
     PULUMI_VERSION="$(npm_field @pulumi/pulumi version)"
     begin cli "Pulumi CLI and Node.js language host (SDK $PULUMI_VERSION)"
     if [ -x "$TOOLS/bin/pulumi" ] && [ -x "$TOOLS/bin/pulumi-language-nodejs" ] && cli_version_ok "$TOOLS/bin/pulumi" &&
         [ -z "$(find toolchain/cli toolchain/language-nodejs -type f -newer "$TOOLS/bin/pulumi-language-nodejs" -print -quit)" ]; then
+        ensure_yaml_host
         finish "ready: $("$TOOLS/bin/pulumi" version) in .tools/bin"
         return
     fi
@@ -124,6 +140,7 @@ step_cli() {
             die "go build of the Node.js language host failed" "read the compiler output above"
     fi
     cli_version_ok "$TOOLS/bin/pulumi" || die "the installed CLI does not report v$PULUMI_VERSION" "remove .tools and run setup again"
+    [ -x "$TOOLS/bin/pulumi-language-yaml" ] || ensure_yaml_host
     finish "installed $("$TOOLS/bin/pulumi" version) in .tools/bin"
 }
 

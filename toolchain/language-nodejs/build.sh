@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # build.sh OUTPUT: builds pulumi-language-nodejs from sdk/v3 (pinned in go.mod) with RunPlugin added
-# (patch/runplugin.go), so that the engine can run Node.js policy packs through it.
+# (patch/runplugin.go), so that the engine can run Node.js policy packs and component packages through it.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"

@@ -89,8 +89,19 @@ func (host *nodeLanguageHost) RunPlugin(
 	if err != nil {
 		return fmt.Errorf("RunPlugin: node is not on PATH: %w", err)
 	}
+	// kind is RunPluginRequest.kind (field 6), unknown to this SDK's generated code. Policy packs ("analyzer")
+	// run through run-policy-pack with the folder last; component packages ("resource") through run-plugin
+	// with the folder first, so that the engine address stays in the program's argv.
+	kind := ""
+	if k, ok := bytesField(req.ProtoReflect().GetUnknown(), 6); ok {
+		kind = string(k)
+	}
+	runnerModule := "@pulumi/pulumi/cmd/run-policy-pack"
+	if kind != "" && kind != "analyzer" {
+		runnerModule = "@pulumi/pulumi/cmd/run-plugin"
+	}
 	// The pack may share its node_modules with a parent folder, so let node resolve the runner.
-	resolve := exec.Command(node, "-e", `console.log(require.resolve("@pulumi/pulumi/cmd/run-policy-pack"))`)
+	resolve := exec.Command(node, "-e", `console.log(require.resolve("`+runnerModule+`"))`)
 	resolve.Dir = dir
 	runner, err := resolve.Output()
 	if err != nil {
@@ -98,7 +109,11 @@ func (host *nodeLanguageHost) RunPlugin(
 	}
 
 	args := append([]string{strings.TrimSpace(string(runner))}, req.Args...)
-	cmd := exec.Command(node, append(args, ".")...)
+	args = append(args, ".")
+	if runnerModule != "@pulumi/pulumi/cmd/run-policy-pack" {
+		args = append([]string{strings.TrimSpace(string(runner)), dir}, req.Args...)
+	}
+	cmd := exec.Command(node, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), req.Env...)
 	mu := &sync.Mutex{}
