@@ -210,12 +210,12 @@ describe("data safety: volumes, retries and fingerprints", { timeout: 30 * 60_00
             assert.equal(renamed.status, 0, renamed.stderr);
             assert.match(renamed.stderr, new RegExp(`kept volume ${volume} .*stack ${stack} still has containers \\(synapse-${stack}\\), so this is an update, not a destroy`));
             assert.equal(docker("volume", "inspect", "--format", "{{.Name}}", volume), volume, "the volume stays");
-            docker("rm", "-f", `synapse-${stack}`);
+            docker("rm", "-f", "-v", `synapse-${stack}`);
             const destroyed = remove();
             assert.equal(destroyed.status, 0, destroyed.stderr);
             assert.throws(() => docker("volume", "inspect", volume), "with no container of the stack left, it is a destroy");
         } finally {
-            spawnQuietly("rm", "-f", `synapse-${stack}`);
+            spawnQuietly("rm", "-f", "-v", `synapse-${stack}`);
             spawnQuietly("volume", "rm", "-f", volume);
         }
     });
