@@ -1,4 +1,6 @@
 // `npm run bench`: the stack against the manual recipes it replaces, side by side in one run on one machine.
+// Over 300 lines on purpose: both sides of every comparison (the stack's steps and the recipe's docker commands) and the
+// one timing harness they share stay in one file, so a change to either side is seen next to the other.
 // For each of BENCH_RUNS rounds (default 3), alternating which goes first, with the real engine and real Synapse:
 //   dev:  cold `up` until the admin logs in, no-op `up`, `destroy`, and the commands a user types, `pulumi up --yes`
 //         with and without its preview, from cold; against the same steps as plain docker commands

@@ -1,3 +1,7 @@
+// The Homeserver component: one constructor that declares every part in the order data flows between them (volumes,
+// networks, PostgreSQL, the edge, the overlay, the upgrade backup, generate, the port, the homeserver, the admin).
+// Over 300 lines because that order is the component's contract and reads top to bottom here; its arguments, rules
+// and volume ledger live in args.ts, validate.ts and storage/, and each part is a component of its own.
 import * as path from "node:path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
@@ -16,7 +20,7 @@ import { DatabaseKind, type HomeserverArgs, type HomeserverImage } from "./args"
 import { renderOverlay } from "./overlay";
 import { validateHomeserverArgs } from "./validate";
 import { fingerprint, fingerprintKey } from "../runtime/scripts";
-import { DataVolume, foreignVolumes, type StackVolume, VolumeLedger } from "../storage/storage";
+import { DataVolume, recordVolumes } from "../storage/storage";
 
 /** The config files the homeserver runs with: the generated one, then the stack's overlay, which wins key by key. */
 export function configPaths(overlay: string): string[] {
@@ -106,37 +110,8 @@ export class Homeserver extends pulumi.ComponentResource {
             ...(args.postgres ? { "postgres.volumeName": args.postgres.volumeName ?? named("db") } : {}),
             ...(args.edge ? { "edge.volumeName": args.edge.volumeName ?? named("edge") } : {}),
         };
-        // Refused before anything is created: a volume another stack on this engine owns (by its labels).
-        const knownNames = Object.entries(volumeNames).filter((entry): entry is [string, string] => typeof entry[1] === "string");
-        const foreign = foreignVolumes(Object.fromEntries(knownNames), labels);
-        if (foreign.length > 0) {
-            throw argumentError(foreign.join("\n"), this);
-        }
+        const ledger = recordVolumes(`${name}-volumes`, volumeNames, args.retainDataOnDestroy, labels, this);
         const key = fingerprintKey(`${name}-fingerprint-key`, this);
-        const holds: Record<string, string> = {
-            volumeName: "the homeserver's data: config, signing key, media, SQLite database",
-            "postgres.volumeName": "the PostgreSQL database",
-            "edge.volumeName": "the edge's certificates and local CA",
-        };
-        const ledger = new VolumeLedger(
-            `${name}-volumes`,
-            {
-                volumes: Object.entries(volumeNames).map(([argument, volumeName]): StackVolume => ({
-                    // Names known only later are checked once known, before the ledger records them.
-                    name: pulumi.output(volumeName).apply((known) => {
-                        const refused = typeof volumeName === "string" ? [] : foreignVolumes({ [argument]: known }, labels);
-                        if (refused.length > 0) {
-                            throw argumentError(refused.join("\n"), this);
-                        }
-                        return known;
-                    }),
-                    holds: holds[argument],
-                })),
-                retainOnDestroy: args.retainDataOnDestroy,
-                owner: labels,
-            },
-            { parent: this },
-        );
 
         // A network of the stack's own when the homeserver has company: the edge reaches it there, and it reaches the
         // world (federation) through it. PostgreSQL gets a second, internal one, shared with the homeserver only.
@@ -250,13 +225,14 @@ export class Homeserver extends pulumi.ComponentResource {
         const overlayFile = configFingerprint.apply(overlayPath);
         const homeserverConfig = overlayFile.apply(configPaths);
 
+        const backupsEnabled = args.backups?.enabled !== false;
         const backupDirectory =
-            args.backups?.enabled === false
+            !backupsEnabled
                 ? pulumi.output("")
                 : pulumi.output(args.backups?.directory ?? containerName.apply((container) => path.join("backups", container))).apply((folder) => path.resolve(folder));
         // Before an image change the running homeserver is backed up; generate, and so everything after it, waits.
         const upgradeBackup =
-            args.backups?.enabled === false
+            !backupsEnabled
                 ? undefined
                 : new UpgradeBackup(
                       `${name}-upgrade-backup`,

@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { argumentError } from "../runtime/errors";
 import { LABEL_PREFIX, labelList } from "../runtime/labels";
 import { readScript } from "../runtime/scripts";
 
@@ -150,4 +151,44 @@ export function foreignVolumes(
                 `Choose another volume name, or run that data from stack ${other.stack}`,
         ];
     });
+}
+
+/** What each of a homeserver's volumes holds, by the argument that names it, for the ledger's messages. */
+const HOLDS: Record<string, string> = {
+    volumeName: "the homeserver's data: config, signing key, media, SQLite database",
+    "postgres.volumeName": "the PostgreSQL database",
+    "edge.volumeName": "the edge's certificates and local CA",
+};
+
+/**
+ * Records a homeserver's volumes (argument → volume name) in a ledger of their own, after refusing any that another
+ * stack on this engine owns: names the program gave at once, before anything is declared; the rest once known, before
+ * the ledger records them (and so before any volume is made).
+ */
+export function recordVolumes(
+    name: string,
+    volumes: Record<string, pulumi.Input<string>>,
+    retainOnDestroy: boolean | undefined,
+    owner: { project: string; stack: string },
+    parent: pulumi.Resource,
+): VolumeLedger {
+    const refuse = (given: Record<string, string>) => {
+        const problems = foreignVolumes(given, owner);
+        if (problems.length > 0) {
+            throw argumentError(problems.join("\n"), parent);
+        }
+    };
+    refuse(Object.fromEntries(Object.entries(volumes).filter((entry): entry is [string, string] => typeof entry[1] === "string")));
+    return new VolumeLedger(
+        name,
+        {
+            volumes: Object.entries(volumes).map(([argument, volumeName]): StackVolume => ({
+                name: typeof volumeName === "string" ? volumeName : pulumi.output(volumeName).apply((known) => (refuse({ [argument]: known }), known)),
+                holds: HOLDS[argument],
+            })),
+            retainOnDestroy,
+            owner,
+        },
+        { parent },
+    );
 }
