@@ -13,7 +13,7 @@ import * as yaml from "js-yaml";
 
 export const ROOT = path.resolve(__dirname, "../..");
 // The stack program and its config; the package comes with node_modules, as an installed dependency does.
-const PROJECT_FILES = ["Pulumi.yaml", "index.ts", "config.ts", "scripts", "tsconfig.json", "package.json"];
+const PROJECT_FILES = ["Pulumi.yaml", "index.ts", "config", "scripts", "tsconfig.json", "package.json"];
 
 /**
  * The image of a kind (synapse, postgres, caddy; synapse-<version> for other releases) the tests deploy: what setup
