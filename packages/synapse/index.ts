@@ -10,6 +10,21 @@ export {
     type PostgresArgs,
 } from "./homeserver/args";
 export { renderOverlay, type DatabaseConfig, type OverlaySettings } from "./homeserver/overlay";
+export {
+    accepts,
+    DEFAULTS,
+    federationPortRule,
+    isCidr,
+    isDnsName,
+    isLoopback,
+    isTimeZone,
+    MIN_MEMORY_MB,
+    OWNED_CONFIG_KEYS,
+    type OwnedConfigKey,
+    postgresMajor,
+    type Rule,
+    RULES,
+} from "./homeserver/rules";
 export { validateHomeserverArgs } from "./homeserver/validate";
 export { Database, type DatabaseArgs, passwordStatements, scramVerifier } from "./database/database";
 export { Edge, type EdgeArgs, type EdgeOptions } from "./edge/edge";

@@ -16,11 +16,51 @@ describe("validateHomeserverArgs", () => {
             name: "ports, ids and limits out of range",
             args: { serverName: "chat.example.org", httpPort: 70000, uid: 0, gid: 1.5, memoryLimitMb: 128, backups: { keep: 0 } },
             problems: [
-                "httpPort 70000 is not valid: expected a port from 1 to 65535",
-                "uid 0 is not valid: expected a user id from 1 to 2147483647 (not root)",
-                "gid 1.5 is not valid: expected a group id from 1 to 2147483647 (not root)",
+                "httpPort 70000 is not valid: expected a port number from 1 to 65535",
+                "uid 0 is not valid: expected a whole number from 1 to 2147483647 (a non-root user id)",
+                "gid 1.5 is not valid: expected a whole number from 1 to 2147483647 (a non-root group id)",
                 "memoryLimitMb 128 is not valid: expected a whole number of MiB, at least 256",
                 "backups.keep 0 is not valid: expected a whole number of archives from 1 to 1000",
+            ],
+        },
+        {
+            name: "names, images, addresses and labels, with the stack's accepted forms",
+            args: {
+                serverName: "chat example",
+                image: "matrixdotorg/synapse",
+                bindAddress: "localhost",
+                timezone: "Mars/Olympus",
+                adminUser: "Admin",
+                volumeName: "a/b",
+                cpuLimit: "0.05",
+                postgres: { image: "postgres:13" },
+            },
+            problems: [
+                'serverName "chat example" is not valid: expected a DNS name such as matrix.example.org',
+                'image "matrixdotorg/synapse" is not valid: expected an image reference with a tag or digest, such as matrixdotorg/synapse:v1.163.2 or registry.example.org/synapse@sha256:<64 hex>',
+                'bindAddress "localhost" is not valid: expected an IPv4 or IPv6 address such as 127.0.0.1 or 0.0.0.0',
+                'timezone "Mars/Olympus" is not valid: expected an IANA time zone name such as UTC or Europe/Berlin',
+                'cpuLimit "0.05" is not valid: expected a number of CPUs such as 1 or 1.5, at least 0.1',
+                'adminUser "Admin" is not valid: expected a Matrix localpart of lowercase letters, digits and . _ = - / +',
+                'volumeName "a/b" is not valid: expected a Docker volume name of letters, digits, _ . - (starting with a letter or digit)',
+                'postgres.image "postgres:13" is not valid: expected PostgreSQL 14 or newer (Synapse refuses older), such as postgres:17',
+            ],
+        },
+        {
+            name: "a homeserver.yaml key the component writes, and a public bind without its public URL",
+            args: { serverName: "chat.example.org", bindAddress: "0.0.0.0", extraConfig: { enable_registration: true, max_upload_size: "10M" } },
+            problems: [
+                'extraConfig key "enable_registration" is written by the component: registration stays closed; create users through the admin API',
+                'bindAddress "0.0.0.0" publishes the homeserver beyond this host: set publicBaseUrl to the URL clients use',
+            ],
+        },
+        {
+            name: "federation lists, and a federation network without the edge peers come through",
+            args: { serverName: "chat.example.org", federation: { allowList: ["ok.example.org", "not ok"], allowPrivateRanges: ["10.0.0.0/33"], network: "lab" } },
+            problems: [
+                'federation.allowList ["ok.example.org","not ok"] is not valid: expected a list of server names such as [a.example.org, b.example.org]',
+                'federation.allowPrivateRanges ["10.0.0.0/33"] is not valid: expected a list of CIDRs such as 172.18.0.0/16',
+                "federation.network needs edge: peers reach this homeserver through its TLS edge",
             ],
         },
         {
@@ -117,7 +157,7 @@ describe("a Homeserver built from library arguments", () => {
             () => new Homeserver("broken", { serverName: "chat.example.org", httpPort: 0, edge: { tls: "files" } }),
             (err: Error) =>
                 err.message ===
-                "invalid arguments for Homeserver broken:\n  httpPort 0 is not valid: expected a port from 1 to 65535\n  " +
+                "invalid arguments for Homeserver broken:\n  httpPort 0 is not valid: expected a port number from 1 to 65535\n  " +
                     "edge.tls files needs edge.certificate and edge.privateKey: the PEM certificate chain and its private key",
         );
         await new Promise((resolve) => setTimeout(resolve, 200));

@@ -4,13 +4,14 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { containerHardening, type Hardening } from "../runtime/hardening";
-import { imageResource, POSTGRES_IMAGE } from "../runtime/images";
+import { imageResource } from "../runtime/images";
 import { VolumeFile } from "../storage/files";
 import { LABEL_PREFIX, labelList, ownerLabels } from "../runtime/labels";
 import { PidsLimit } from "../runtime/limits";
 import type { DatabaseConfig } from "../homeserver/overlay";
 import { fingerprint, fingerprintKey as keyOf, shellQuote } from "../runtime/scripts";
 import { DataVolume } from "../storage/storage";
+import { DEFAULTS } from "../homeserver/rules";
 
 /** Where the data volume is mounted: the image's VOLUME, so no anonymous volume is made beside it. */
 const VOLUME_PATH = "/var/lib/postgresql/data";
@@ -113,7 +114,7 @@ export class Database extends pulumi.ComponentResource {
 
         const fingerprintKey = args.fingerprintKey ?? keyOf(`${name}-fingerprint-key`, this);
         const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, { parent: this });
-        const image = imageResource(`${name}-image`, args.image ?? POSTGRES_IMAGE, this);
+        const image = imageResource(`${name}-image`, args.image ?? DEFAULTS.postgres.image, this);
 
         // Read once, by initdb, as the server's own user; the file stays in the volume (which holds the data anyway).
         const passwordFile = new VolumeFile(

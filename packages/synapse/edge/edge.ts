@@ -13,12 +13,13 @@ import {
     wellKnown,
 } from "./caddyfile";
 import { containerHardening, type Hardening } from "../runtime/hardening";
-import { CADDY_IMAGE, imageResource } from "../runtime/images";
+import { imageResource } from "../runtime/images";
 import { VolumeFile } from "../storage/files";
 import { LABEL_PREFIX, labelList, ownerLabels } from "../runtime/labels";
 import { PidsLimit } from "../runtime/limits";
 import { fingerprint, fingerprintKey as keyOf, shellQuote } from "../runtime/scripts";
 import { DataVolume } from "../storage/storage";
+import { DEFAULTS } from "../homeserver/rules";
 
 /**
  * Caddy runs as root inside its container but keeps no capability: it binds 443 and 8448 (Docker lets any user bind
@@ -100,9 +101,9 @@ export class Edge extends pulumi.ComponentResource {
         super("synapse:index:Edge", name, {}, opts);
 
         const publicHost = pulumi.output(args.publicHost ?? args.serverName);
-        const httpsPort = pulumi.output(args.httpsPort ?? 443);
-        const federationPort = pulumi.output(args.federationPort ?? 8448);
-        const bindAddress = pulumi.output(args.bindAddress ?? "127.0.0.1");
+        const httpsPort = pulumi.output(args.httpsPort ?? DEFAULTS.edge.httpsPort);
+        const federationPort = pulumi.output(args.federationPort ?? DEFAULTS.edge.federationPort);
+        const bindAddress = pulumi.output(args.bindAddress ?? DEFAULTS.bindAddress);
 
         const volume = new DataVolume(
             `${name}-data`,
@@ -121,9 +122,9 @@ export class Edge extends pulumi.ComponentResource {
                 publicHost,
                 httpsPort,
                 federationPort,
-                federation: args.federation ?? true,
-                serveWellKnown: args.serveWellKnown ?? false,
-                exposeAdminApi: args.exposeAdminApi ?? false,
+                federation: args.federation ?? DEFAULTS.federation.enabled,
+                serveWellKnown: args.serveWellKnown ?? DEFAULTS.edge.serveWellKnown,
+                exposeAdminApi: args.exposeAdminApi ?? DEFAULTS.edge.exposeAdminApi,
                 upstream: args.upstream,
                 maxBodyBytes: args.maxBodyBytes ?? 50 * 1024 ** 2,
                 acmeEmail: args.acmeEmail,
@@ -131,7 +132,7 @@ export class Edge extends pulumi.ComponentResource {
             })
             .apply(renderCaddyfile);
 
-        const image = imageResource(`${name}-image`, args.image ?? CADDY_IMAGE, this);
+        const image = imageResource(`${name}-image`, args.image ?? DEFAULTS.edge.image, this);
 
         // Into the volume, before Caddy starts: Docker copies nothing into a read-only root.
         const files = [

@@ -13,7 +13,7 @@ import { argumentError } from "../runtime/errors";
 import { FILES_DIR, GenerateConfig, overlayPath } from "../steps/generate";
 import { PortToPostgres, UpgradeBackup } from "../steps/operations";
 import { containerHardening, type Hardening } from "../runtime/hardening";
-import { imageResource, SYNAPSE_IMAGE } from "../runtime/images";
+import { imageResource } from "../runtime/images";
 import { LABEL_PREFIX, labelList, ownerLabels } from "../runtime/labels";
 import { PidsLimit } from "../runtime/limits";
 import { DatabaseKind, type HomeserverArgs, type HomeserverImage } from "./args";
@@ -21,6 +21,7 @@ import { renderOverlay } from "./overlay";
 import { validateHomeserverArgs } from "./validate";
 import { fingerprint, fingerprintKey } from "../runtime/scripts";
 import { DataVolume, recordVolumes } from "../storage/storage";
+import { DEFAULTS } from "./rules";
 
 /** The config files the homeserver runs with: the generated one, then the stack's overlay, which wins key by key. */
 export function configPaths(overlay: string): string[] {
@@ -94,12 +95,12 @@ export class Homeserver extends pulumi.ComponentResource {
         const project = pulumi.getProject();
         const stack = pulumi.getStack();
         const containerName = pulumi.output(args.containerName ?? name);
-        const httpPort = pulumi.output(args.httpPort ?? 8008);
-        const bindAddress = pulumi.output(args.bindAddress ?? "127.0.0.1");
-        const uid = pulumi.output(args.uid ?? 1000);
-        const gid = pulumi.output(args.gid ?? 1000);
-        const timezone = pulumi.output(args.timezone ?? "UTC");
-        const reportStats = pulumi.output(args.reportStats ?? false);
+        const httpPort = pulumi.output(args.httpPort ?? DEFAULTS.httpPort);
+        const bindAddress = pulumi.output(args.bindAddress ?? DEFAULTS.bindAddress);
+        const uid = pulumi.output(args.uid ?? DEFAULTS.uid);
+        const gid = pulumi.output(args.gid ?? DEFAULTS.gid);
+        const timezone = pulumi.output(args.timezone ?? DEFAULTS.timezone);
+        const reportStats = pulumi.output(args.reportStats ?? DEFAULTS.reportStats);
         const labels = { project, stack };
 
         // Every data volume the homeserver has, recorded before any exists: only the ledger deletes one, on destroy.
@@ -162,7 +163,7 @@ export class Homeserver extends pulumi.ComponentResource {
                           volumeName: ledger.recordedName(volumeNames["edge.volumeName"]!),
                           containerName: args.edge.containerName ?? pulumi.interpolate`${containerName}-edge`,
                           networkName: network.name,
-                          federation: args.federation?.enabled ?? true,
+                          federation: args.federation?.enabled ?? DEFAULTS.federation.enabled,
                           // Peers on the federation network find the edge by the homeserver's names.
                           extraNetworks: args.federation?.network
                               ? [{ name: args.federation.network, aliases: [args.serverName, args.edge.publicHost ?? args.serverName] }]
@@ -186,11 +187,11 @@ export class Homeserver extends pulumi.ComponentResource {
             { parent: this },
         );
 
-        const imageReference = pulumi.output(args.image ?? SYNAPSE_IMAGE);
+        const imageReference = pulumi.output(args.image ?? DEFAULTS.image);
         const image = imageResource(`${name}-image`, imageReference, this);
 
         const federation = pulumi.output({
-            enabled: args.federation?.enabled ?? true,
+            enabled: args.federation?.enabled ?? DEFAULTS.federation.enabled,
             allowList: args.federation?.allowList,
             trustedCaCertificates: args.federation?.trustedCaCertificates ?? [],
             allowPrivateRanges: args.federation?.allowPrivateRanges ?? [],
@@ -356,7 +357,7 @@ export class Homeserver extends pulumi.ComponentResource {
                 gid,
                 configPaths: homeserverConfig,
                 adminUser: args.adminUser,
-                adminUserId: pulumi.interpolate`@${args.adminUser ?? "admin"}:${args.serverName}`,
+                adminUserId: pulumi.interpolate`@${args.adminUser ?? DEFAULTS.adminUser}:${args.serverName}`,
                 passwordVersion: args.adminPasswordVersion,
                 fingerprintKey: key,
             },

@@ -1,54 +1,91 @@
 // The rules about the Homeserver component's own arguments, checked before it declares anything, so a program built on
 // the component gets the refusals the stack's config gets. Only values known when the program runs (not Outputs) can
 // be checked here; each problem names the argument, the value (never a secret one) and the accepted form.
+import * as pulumi from "@pulumi/pulumi";
 import { TlsMode } from "../edge/caddyfile";
 import type { HomeserverArgs } from "./args";
+import { accepts, DEFAULTS, federationPortRule, isLoopback, OWNED_CONFIG_KEYS, type Rule, RULES } from "./rules";
 
-const TLS_MODES: readonly string[] = Object.values(TlsMode);
-
-/** A value the program gave directly (a string, number or boolean), or undefined for an Output or nothing. */
-function known<T extends string | number | boolean>(value: unknown, type: "string" | "number" | "boolean"): T | undefined {
-    return typeof value === type ? (value as T) : undefined;
-}
-
-function wholeNumberIn(problems: string[], argument: string, value: unknown, min: number, max: number, accepted: string): void {
-    const number = known<number>(value, "number");
-    if (number !== undefined && !(Number.isInteger(number) && number >= min && number <= max)) {
-        problems.push(`${argument} ${number} is not valid: expected ${accepted}`);
-    }
+/** A value the program gave directly (not an Output, not undefined), which can be checked now. */
+function isKnown(value: unknown): boolean {
+    // A list holding Outputs (certificates read from peer stacks) is the resources' to check, like an Output itself.
+    return value !== undefined && !pulumi.Output.isInstance(value) && !(Array.isArray(value) && value.some((item) => pulumi.Output.isInstance(item)));
 }
 
 /** Every problem with the arguments, one line each; empty when they can be deployed. */
 export function validateHomeserverArgs(args: HomeserverArgs): string[] {
     const problems: string[] = [];
-    if (known<string>(args.serverName, "string") === "") {
-        problems.push('serverName "" is not valid: expected a DNS name such as matrix.example.org');
+    const check = (argument: string, value: unknown, rule: Rule): void => {
+        if (isKnown(value) && !accepts(rule, value)) {
+            problems.push(`${argument} ${JSON.stringify(value)} is not valid: expected ${rule.form}`);
+        }
+    };
+    check("serverName", args.serverName, RULES.dnsName);
+    check("image", args.image, RULES.synapseImage);
+    check("httpPort", args.httpPort, RULES.port);
+    check("bindAddress", args.bindAddress, RULES.address);
+    check("publicBaseUrl", args.publicBaseUrl, RULES.publicBaseUrl);
+    check("timezone", args.timezone, RULES.timezone);
+    check("uid", args.uid, RULES.uid);
+    check("gid", args.gid, RULES.gid);
+    check("memoryLimitMb", args.memoryLimitMb, RULES.memoryMb);
+    check("cpuLimit", args.cpuLimit, RULES.cpus);
+    check("adminUser", args.adminUser, RULES.localpart);
+    check("adminPasswordVersion", args.adminPasswordVersion, RULES.versionLabel);
+    check("volumeName", args.volumeName, RULES.volumeName);
+    check("containerName", args.containerName, RULES.containerName);
+    check("backups.keep", args.backups?.keep, RULES.backupsToKeep);
+    if (args.postgres) {
+        check("postgres.image", args.postgres.image, RULES.postgresImage);
+        if (isKnown(args.postgres.image) && accepts(RULES.postgresImage, args.postgres.image)) {
+            check("postgres.image", args.postgres.image, RULES.postgresRelease);
+        }
+        check("postgres.volumeName", args.postgres.volumeName, RULES.volumeName);
     }
-    wholeNumberIn(problems, "httpPort", args.httpPort, 1, 65535, "a port from 1 to 65535");
-    wholeNumberIn(problems, "uid", args.uid, 1, 2147483647, "a user id from 1 to 2147483647 (not root)");
-    wholeNumberIn(problems, "gid", args.gid, 1, 2147483647, "a group id from 1 to 2147483647 (not root)");
-    wholeNumberIn(problems, "memoryLimitMb", args.memoryLimitMb, 256, 1024 * 1024, "a whole number of MiB, at least 256");
-    wholeNumberIn(problems, "backups.keep", args.backups?.keep, 1, 1000, "a whole number of archives from 1 to 1000");
+    const extraConfig = args.extraConfig;
+    if (extraConfig !== undefined && !pulumi.Output.isInstance(extraConfig)) {
+        for (const key of Object.keys(extraConfig).filter((item): item is keyof typeof OWNED_CONFIG_KEYS => item in OWNED_CONFIG_KEYS)) {
+            problems.push(`extraConfig key "${key}" is written by the component: ${OWNED_CONFIG_KEYS[key]}`);
+        }
+    }
+    const federation = args.federation;
+    if (federation) {
+        check("federation.allowList", federation.allowList, RULES.serverNames);
+        check("federation.trustedCaCertificates", federation.trustedCaCertificates, RULES.certificates);
+        check("federation.allowPrivateRanges", federation.allowPrivateRanges, RULES.cidrs);
+        check("federation.network", federation.network, RULES.networkName);
+        if (federation.network !== undefined && !args.edge) {
+            problems.push("federation.network needs edge: peers reach this homeserver through its TLS edge");
+        }
+    }
     const edge = args.edge;
-    if (edge) {
-        if (!TLS_MODES.includes(edge.tls)) {
-            problems.push(`edge.tls ${JSON.stringify(edge.tls)} is not valid: expected one of ${TLS_MODES.join(", ")}`);
+    if (!edge) {
+        // Synapse would tell clients and other servers to come back to a loopback URL.
+        const address = args.bindAddress;
+        if (typeof address === "string" && accepts(RULES.address, address) && !isLoopback(address) && args.publicBaseUrl === undefined) {
+            problems.push(`bindAddress ${JSON.stringify(address)} publishes the homeserver beyond this host: set publicBaseUrl to the URL clients use`);
         }
-        if (edge.tls === TlsMode.Files && (edge.certificate === undefined || edge.privateKey === undefined)) {
-            const missing = [edge.certificate === undefined ? "edge.certificate" : "", edge.privateKey === undefined ? "edge.privateKey" : ""].filter(Boolean);
-            problems.push(`edge.tls files needs ${missing.join(" and ")}: the PEM certificate chain and its private key`);
-        }
-        if (edge.tls === TlsMode.Acme && edge.acmeEmail === undefined) {
-            problems.push("edge.tls acme needs edge.acmeEmail: the contact address Let's Encrypt requires");
-        }
-        wholeNumberIn(problems, "edge.httpsPort", edge.httpsPort, 1, 65535, "a port from 1 to 65535");
-        wholeNumberIn(problems, "edge.federationPort", edge.federationPort, 0, 65535, "a port from 1 to 65535, or 0 to federate through edge.httpsPort");
-        // The defaults count too: httpsPort 8448 with federationPort left at its 8448 would publish one port twice.
-        const https = edge.httpsPort === undefined ? 443 : known<number>(edge.httpsPort, "number");
-        const federation = edge.federationPort === undefined ? 8448 : known<number>(edge.federationPort, "number");
-        if (args.federation?.enabled !== false && https !== undefined && federation === https) {
-            problems.push(`edge.federationPort ${federation} is edge.httpsPort too: expected another port, or 0 to federate through edge.httpsPort`);
-        }
+        return problems;
+    }
+    check("edge.tls", edge.tls, RULES.tlsMode);
+    if (edge.tls === TlsMode.Files && (edge.certificate === undefined || edge.privateKey === undefined)) {
+        const missing = [edge.certificate === undefined ? "edge.certificate" : "", edge.privateKey === undefined ? "edge.privateKey" : ""].filter(Boolean);
+        problems.push(`edge.tls files needs ${missing.join(" and ")}: the PEM certificate chain and its private key`);
+    }
+    if (edge.tls === TlsMode.Acme && edge.acmeEmail === undefined) {
+        problems.push("edge.tls acme needs edge.acmeEmail: the contact address Let's Encrypt requires");
+    }
+    check("edge.publicHost", edge.publicHost, RULES.dnsName);
+    check("edge.acmeEmail", edge.acmeEmail, RULES.email);
+    check("edge.image", edge.image, RULES.caddyImage);
+    check("edge.volumeName", edge.volumeName, RULES.volumeName);
+    check("edge.httpsPort", edge.httpsPort, RULES.port);
+    check("edge.federationPort", edge.federationPort, federationPortRule("edge.httpsPort"));
+    // The defaults count too: httpsPort 8448 with federationPort left at its 8448 would publish one port twice.
+    const https = edge.httpsPort ?? DEFAULTS.edge.httpsPort;
+    const federationPort = edge.federationPort ?? DEFAULTS.edge.federationPort;
+    if (args.federation?.enabled !== false && typeof https === "number" && federationPort === https) {
+        problems.push(`edge.federationPort ${federationPort} is edge.httpsPort too: expected another port, or 0 to federate through edge.httpsPort`);
     }
     return problems;
 }

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { fingerprint, pythonFromStdin, scriptInput, shellQuote } from "../runtime/scripts";
 import { userError } from "../runtime/errors";
+import { DEFAULTS } from "../homeserver/rules";
 
 /** Where the stack records which account it made admin, so a renamed admin does not stay behind. */
 export const ADMIN_RECORD_PATH = "/data/synapse-stack-admin";
@@ -47,12 +48,12 @@ export class Admin extends pulumi.ComponentResource {
         const password = new random.RandomPassword(
             `${name}-password`,
             // Letters and digits only: no character needs escaping anywhere the password is typed or pasted.
-            { length: 32, special: false, keepers: { version: pulumi.output(args.passwordVersion ?? "1") } },
+            { length: 32, special: false, keepers: { version: pulumi.output(args.passwordVersion ?? DEFAULTS.adminPasswordVersion) } },
             { parent: this },
         );
         this.password = pulumi.secret(password.result);
 
-        const ensureAdmin = pulumi.all([args.containerName, args.uid ?? 1000, args.gid ?? 1000]).apply(([container, uid, gid]) => {
+        const ensureAdmin = pulumi.all([args.containerName, args.uid ?? DEFAULTS.uid, args.gid ?? DEFAULTS.gid]).apply(([container, uid, gid]) => {
             // As the homeserver's own user: the step needs to read its config, and nothing root may do.
             const exec = ["docker", "exec", "-i", "-u", `${uid}:${gid}`, container, "python3", "-c", pythonFromStdin("ensure_admin.py")];
             // `up` waits here for Synapse to serve; if it does not (a config it refuses, a database too new for it),
@@ -64,7 +65,7 @@ export class Admin extends pulumi.ComponentResource {
         });
         const stdin = scriptInput(
             "ensure_admin.py",
-            pulumi.all([args.adminUser ?? "admin", this.password, args.configPaths]).apply(([user, secret, configPaths]) => ({
+            pulumi.all([args.adminUser ?? DEFAULTS.adminUser, this.password, args.configPaths]).apply(([user, secret, configPaths]) => ({
                 user,
                 password: secret,
                 configPaths,

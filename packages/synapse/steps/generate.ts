@@ -2,6 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { type Hardening, runFlags } from "../runtime/hardening";
 import { fingerprint, pythonFromStdin, scriptInput, shellQuote } from "../runtime/scripts";
+import { DEFAULTS } from "../homeserver/rules";
 
 /**
  * Where the stack's overlay configs live: in the data volume, next to the generated homeserver.yaml, one file per
@@ -86,10 +87,10 @@ export class GenerateConfig extends pulumi.ComponentResource {
             image: args.image,
             volumeName: args.volumeName,
             serverName: args.serverName,
-            reportStats: args.reportStats ?? false,
-            timezone: args.timezone ?? "UTC",
-            uid: args.uid ?? 1000,
-            gid: args.gid ?? 1000,
+            reportStats: args.reportStats ?? DEFAULTS.reportStats,
+            timezone: args.timezone ?? DEFAULTS.timezone,
+            uid: args.uid ?? DEFAULTS.uid,
+            gid: args.gid ?? DEFAULTS.gid,
             labels: args.labels,
             keepOverlaysOf: pulumi.all(args.keepOverlaysOf),
         };

@@ -2,6 +2,7 @@ import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { PACKAGE_ROOT, shellQuote } from "../runtime/scripts";
+import { DEFAULTS } from "../homeserver/rules";
 
 /** An operation of the package, compiled (bin/ops): it runs with Node.js alone, no TypeScript loader. */
 function opsCommand(script: string, options: Record<string, pulumi.Input<string | number>>): pulumi.Output<string> {
@@ -54,7 +55,7 @@ export class UpgradeBackup extends pulumi.ComponentResource {
                     "data-volume": args.volumeName,
                     "server-name": args.serverName,
                     out: args.directory,
-                    keep: args.keep ?? 5,
+                    keep: args.keep ?? DEFAULTS.backups.keep,
                     reason: pulumi.interpolate`before the image changes to ${args.imageReference}`,
                 })}`,
                 // Only a new image takes a new backup; the archive's path and the progress are shown.

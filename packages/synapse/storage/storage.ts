@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { argumentError } from "../runtime/errors";
 import { LABEL_PREFIX, labelList } from "../runtime/labels";
 import { readScript } from "../runtime/scripts";
+import { DEFAULTS } from "../homeserver/rules";
 
 /** A volume that holds a user's data, as the ledger records it. */
 export interface StackVolume {
@@ -51,7 +52,7 @@ export class VolumeLedger extends pulumi.ComponentResource {
                 environment: {
                     SYNAPSE_VOLUMES: volumes,
                     // Changing retention updates the ledger in place; it is never replaced, so only destroy deletes.
-                    SYNAPSE_RETAIN: String(args.retainOnDestroy ?? false),
+                    SYNAPSE_RETAIN: String(args.retainOnDestroy ?? DEFAULTS.retainDataOnDestroy),
                     SYNAPSE_PROJECT: args.owner.project,
                     SYNAPSE_STACK: args.owner.stack,
                 },
