@@ -178,9 +178,7 @@ export function describeStackWiring(stack: string): void {
                     `docker run -i --name ${expected.containerName}-generate`,
                 "-e SYNAPSE_STACK_IN_USE --entrypoint",
                 `-v ${expected.volumeName}:/data`,
-                `-e SYNAPSE_SERVER_NAME=${expected.serverName} -e SYNAPSE_REPORT_STATS=${expected.reportStats ? "yes" : "no"} ` +
-                    `-e SYNAPSE_HTTP_PORT=8008 -e SYNAPSE_CONFIG_DIR=/data -e SYNAPSE_DATA_DIR=/data -e TZ=${expected.timezone} ` +
-                    `-e UID=${expected.uid} -e GID=${expected.gid}`,
+                "-e SYNAPSE_SERVER_NAME -e SYNAPSE_REPORT_STATS -e SYNAPSE_HTTP_PORT -e SYNAPSE_CONFIG_DIR -e SYNAPSE_DATA_DIR -e TZ -e UID -e GID",
                 "--network none --user 0:0 --security-opt no-new-privileges:true --cap-drop ALL",
                 "--cap-add CHOWN --cap-add DAC_OVERRIDE --cap-add FOWNER --cap-add SETGID --cap-add SETUID --read-only",
                 "--pids-limit 64 --log-driver json-file --log-opt max-size=10m --log-opt max-file=3",
@@ -188,6 +186,12 @@ export function describeStackWiring(stack: string): void {
             ]) {
                 assert.ok(create.includes(part), `generate's command has: ${part}\n${create}`);
             }
+            // The variables' values reach docker through its environment, never its arguments.
+            assert.deepEqual(generate.environment, {
+                SYNAPSE_SERVER_NAME: expected.serverName, SYNAPSE_REPORT_STATS: expected.reportStats ? "yes" : "no", SYNAPSE_HTTP_PORT: "8008",
+                SYNAPSE_CONFIG_DIR: "/data", SYNAPSE_DATA_DIR: "/data", TZ: expected.timezone, UID: String(expected.uid), GID: String(expected.gid),
+            });
+            assert.doesNotMatch(create, /-e \w+=/, "no value in an argument");
             assert.equal(generate.delete, `docker rm -f ${expected.containerName}-generate >/dev/null`);
             assert.equal(generate.logging, "stderr");
             const stdin = String(allStrings(generate.stdin));

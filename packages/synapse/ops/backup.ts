@@ -9,18 +9,18 @@
 // the stack's overlay. The archive is mode 0600 in a private folder, written whole or not at all.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { pythonScript } from "../runtime/helper";
+import { readScript, scriptStdin } from "../runtime/script-files";
 import {
     containerState,
     containerUser,
     docker,
     dockerToFile,
-    helper,
     main,
     type Manifest,
     OpsError,
     parseArguments,
     privateDirectory,
-    queryRow,
     projectDirectory,
     runningOverlay,
     say,
@@ -29,22 +29,7 @@ import {
     stackFacts,
     tar,
 } from "./common";
-
-/** Python, run in a throwaway container of the Synapse image: SQLite's online backup of the live database to stdout. */
-const SQLITE_BACKUP = [
-    "import os, sqlite3, sys",
-    "live = sqlite3.connect('/data/homeserver.db', timeout=60)",
-    "copy = sqlite3.connect('/tmp/backup.db')",
-    "live.backup(copy)",
-    "copy.close(); live.close()",
-    "with open('/tmp/backup.db', 'rb') as handle:",
-    "    while chunk := handle.read(1 << 20): sys.stdout.buffer.write(chunk)",
-].join("\n");
-
-/** Shell, run in a throwaway container: the files of the data volume that belong in a backup, as a tar stream. */
-const DATA_FILES =
-    'cd /data && set -- homeserver.yaml synapse-stack synapse-stack.yaml "$0".signing.key "$0".log.config media_store/local_content media_store/local_thumbnails; ' +
-    'for f in "$@"; do [ -e "$f" ] && printf "%s\\n" "$f"; done | tar -cf - -T -';
+import { helper, queryRow, runScript, synapseRelease } from "./helpers";
 
 export interface BackupOptions {
     facts: StackFacts;
@@ -67,7 +52,7 @@ export async function backup(options: BackupOptions): Promise<string> {
     const archive = path.join(out, `${facts.stack}-${stamp}.tar.gz`);
     const staging = fs.mkdtempSync(path.join(out, ".backup-"));
     try {
-        const synapseVersion = docker(["run", "--rm", "--network", "none", "--cap-drop", "ALL", "--entrypoint", "python3", facts.image, "-c", "import synapse; print(synapse.__version__)"]);
+        const { synapseVersion } = synapseRelease(facts);
         if (facts.database === "postgres") {
             say(`dumping PostgreSQL (pg_dump -Fc, without the data of e2e_one_time_keys_json) from ${facts.databaseContainer}`);
             await dockerToFile(
@@ -76,11 +61,16 @@ export async function backup(options: BackupOptions): Promise<string> {
             );
         } else {
             say("copying SQLite through its online backup API");
-            await dockerToFile([...helper(facts), "--entrypoint", "python3", facts.image, "-c", SQLITE_BACKUP], path.join(staging, "homeserver.db"));
+            // Writable: the copy is made on the volume, and a reader of a database in WAL mode writes its shared memory.
+            await dockerToFile(helper(facts, pythonScript("sqlite_backup.py"), { data: "writable" }), path.join(staging, "homeserver.db"), scriptStdin("sqlite_backup.py", {}));
         }
         const { version: schema, compat } = schemaVersions(facts);
         say("copying media, signing key and config from the data volume");
-        await dockerToFile([...helper(facts, { readOnly: true }), "--entrypoint", "sh", facts.image, "-c", DATA_FILES, facts.serverName], path.join(staging, "data.tar"));
+        await dockerToFile(
+            helper(facts, { entrypoint: "sh", args: ["-s", "--", "/data", facts.serverName], stdin: true }),
+            path.join(staging, "data.tar"),
+            readScript("data_files.sh"),
+        );
         const members = Object.fromEntries(
             fs.readdirSync(staging).map((member) => {
                 const file = path.join(staging, member);
@@ -129,9 +119,7 @@ function prune(out: string, stack: string, keep: number): void {
 
 /** The database the homeserver runs on: the overlay its container was made with says postgres, or it is SQLite. */
 function runningDatabase(facts: StackFacts): "sqlite" | "postgres" {
-    const name = docker([...helper(facts, { readOnly: true }), "--entrypoint", "python3", facts.image, "-c",
-        "import sys, yaml\ntry: print(((yaml.safe_load(open(sys.argv[1])) or {}).get('database') or {}).get('name', 'sqlite3'))\nexcept FileNotFoundError: print('sqlite3')",
-        runningOverlay(facts.container)]);
+    const name = runScript(facts, "running_database.py", { overlay: runningOverlay(facts.container) });
     return name === "psycopg2" ? "postgres" : "sqlite";
 }
 

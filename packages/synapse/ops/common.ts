@@ -20,19 +20,20 @@ export function say(message: string): void {
     process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${message}\n`);
 }
 
-export function docker(args: string[], options: { input?: string | Buffer } = {}): string {
-    const result = spawnSync("docker", args, { input: options.input, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+export function docker(args: string[], options: { input?: string | Buffer; env?: Record<string, string> } = {}): string {
+    const env = options.env ? { ...process.env, ...options.env } : undefined;
+    const result = spawnSync("docker", args, { input: options.input, env, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
     if (result.status !== 0) {
         throw new OpsError(`docker ${args.slice(0, 2).join(" ")} failed: ${(result.stderr || result.stdout).trim()}`);
     }
     return result.stdout.trim();
 }
 
-/** Runs docker with stdout streamed into a file (dumps and archives that do not fit in memory). */
-export function dockerToFile(args: string[], file: string): Promise<void> {
+/** Runs docker with stdout streamed into a file (dumps and archives that do not fit in memory), `input` on its stdin. */
+export function dockerToFile(args: string[], file: string, input?: string): Promise<void> {
     return new Promise((resolve, reject) => {
         const out = fs.openSync(file, "w", 0o600);
-        const child = spawn("docker", args, { stdio: ["ignore", out, "pipe"] });
+        const child = spawn("docker", args, { stdio: [input === undefined ? "ignore" : "pipe", out, "pipe"] });
         let stderr = "";
         child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
         child.on("error", reject);
@@ -44,6 +45,9 @@ export function dockerToFile(args: string[], file: string): Promise<void> {
                 reject(new OpsError(`docker ${args.slice(0, 2).join(" ")} failed (exit ${code}): ${stderr.trim()}`));
             }
         });
+        // A helper that fails before reading all its input closes stdin: its exit code says why, not the broken pipe.
+        child.stdin?.on("error", () => undefined);
+        child.stdin?.end(input);
     });
 }
 
@@ -78,31 +82,6 @@ export interface StackFacts {
     image: string;
     /** The user:group the homeserver runs as, which owns the data. */
     user: string;
-}
-
-/**
- * `docker run` arguments of a throwaway helper on the stack's data volume: the Synapse image, as the homeserver's
- * user (files it creates must stay the homeserver's), no network, no capabilities.
- */
-export function helper(facts: StackFacts, options: { readOnly?: boolean; stdin?: boolean } = {}): string[] {
-    return [
-        "run", "--rm", ...(options.stdin ? ["-i"] : []), "--network", "none", "--user", facts.user,
-        "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true",
-        "-v", `${facts.volume}:/data${options.readOnly ? ":ro" : ""}`,
-    ];
-}
-
-/**
- * One row of a query on the stack's database, its columns split on white space: PostgreSQL through psql in its
- * container, SQLite in a throwaway helper (the query travels as an argument, not inside the Python source).
- */
-export function queryRow(facts: StackFacts, sql: string): string[] {
-    const answer =
-        facts.database === "postgres"
-            ? docker(["exec", facts.databaseContainer!, "psql", "--username=synapse", "--dbname=synapse", "-tA", "-F", " ", "-c", sql])
-            : docker([...helper(facts), "--entrypoint", "python3", facts.image, "-c",
-                  "import sqlite3, sys; print(*sqlite3.connect('/data/homeserver.db').execute(sys.argv[1]).fetchone())", sql]);
-    return answer.split(/\s+/);
 }
 
 /**

@@ -11,40 +11,7 @@
 // stdin: Synapse's `database:` block for PostgreSQL, as JSON (it holds the password).
 import * as fs from "node:fs";
 import { containerState, docker, main, OpsError, parseArguments, say, type StackFacts } from "./common";
-
-/** Python in a helper of the Synapse image: users in the SQLite database, or -1 without one. */
-const COUNT_USERS =
-    "import os, sqlite3\n" +
-    "path = '/data/homeserver.db'\n" +
-    "print(sqlite3.connect(path).execute('SELECT count(*) FROM users').fetchone()[0] if os.path.exists(path) else -1)";
-
-/** Python in a helper: the snapshot, prepared as synapse_port_db requires, and the two configs it needs. */
-const PREPARE =
-    "import json, os, shutil, sqlite3, subprocess, sys, yaml\n" +
-    "work = '/data/synapse-stack-port'\n" +
-    "shutil.rmtree(work, ignore_errors=True); os.makedirs(work)\n" +
-    "live = sqlite3.connect('/data/homeserver.db', timeout=60); copy = sqlite3.connect(work + '/homeserver.db')\n" +
-    "live.backup(copy); live.close()\n" +
-    "copy.execute('PRAGMA auto_vacuum = NONE'); copy.execute('VACUUM'); copy.close()\n" +
-    "config = yaml.safe_load(open('/data/homeserver.yaml')) or {}\n" +
-    "config['database'] = {'name': 'sqlite3', 'args': {'database': work + '/homeserver.db'}}\n" +
-    "with open(work + '/sqlite.yaml', 'w') as handle: yaml.safe_dump(config, handle)\n" +
-    "print('snapshot taken; finishing its background updates', file=sys.stderr, flush=True)\n" +
-    "subprocess.run(['update_synapse_database', '--database-config', work + '/sqlite.yaml', '--run-background-updates'], check=True)\n";
-
-/** Python in a helper on the database network: synapse_port_db from the snapshot into PostgreSQL. */
-const PORT =
-    "import json, subprocess, sys, yaml\n" +
-    "work = '/data/synapse-stack-port'\n" +
-    "config = yaml.safe_load(open('/data/homeserver.yaml')) or {}\n" +
-    "config['database'] = json.load(sys.stdin)\n" +
-    "with open('/tmp/postgres.yaml', 'w') as handle: yaml.safe_dump(config, handle)\n" +
-    "result = subprocess.run(['synapse_port_db', '--sqlite-database', work + '/homeserver.db', '--postgres-config', '/tmp/postgres.yaml'])\n" +
-    "sys.exit(result.returncode)\n";
-
-const MARKER = "/data/synapse-stack-ported";
-/** Written before an attempt touches PostgreSQL: tables found beside it are that attempt's, not anyone's data. */
-const ATTEMPT = "/data/synapse-stack-porting";
+import { runScript } from "./helpers";
 
 /**
  * After synapse_port_db, every stream sequence is moved up to the stream's recorded position: the port copies
@@ -61,16 +28,17 @@ const ALIGN_SEQUENCES = `DO $$ DECLARE stream record; BEGIN
   END LOOP;
 END $$;`;
 
-async function port(facts: StackFacts, databaseConfig: string, network: string): Promise<void> {
-    const helper = (extra: string[] = []) => [
-        "run", "--rm", "--user", facts.user, "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true",
-        "-v", `${facts.volume}:/data`, ...extra, "--entrypoint", "python3", facts.image, "-c",
-    ];
-    if (docker([...helper(["--network", "none"]), `import os; print(os.path.exists('${MARKER}'))`]) === "True") {
+async function port(facts: StackFacts, databaseConfig: unknown, network: string): Promise<void> {
+    // Each step is the package's port.py in a helper on the data volume; only the port itself joins PostgreSQL's
+    // network. SQLite's temporary files (VACUUM's copy is as large as the database) go to the volume, not to /tmp.
+    const step = (name: string, extra: { database?: unknown; network?: string } = {}) =>
+        runScript(facts, "port.py", { step: name, database: extra.database }, { data: "writable", network: extra.network, env: { SQLITE_TMPDIR: "/data" } });
+    const status = JSON.parse(step("status")) as { ported: boolean; attempted: boolean; users: number };
+    if (status.ported) {
         say("already ported to PostgreSQL");
         return;
     }
-    const users = Number(docker([...helper(["--network", "none"]), COUNT_USERS]));
+    const users = status.users;
     if (users <= 0) {
         say("no SQLite data to port: PostgreSQL starts empty");
         return;
@@ -80,7 +48,7 @@ async function port(facts: StackFacts, databaseConfig: string, network: string):
     // The server may be coming back from a crash that failed an earlier attempt.
     docker(["exec", facts.databaseContainer!, "sh", "-c", "for i in $(seq 300); do pg_isready --quiet --host=127.0.0.1 && exit 0; sleep 0.2; done; exit 1"]);
     let tables = Number(psql("synapse", "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"));
-    if (tables > 0 && docker([...helper(["--network", "none"]), `import os; print(os.path.exists('${ATTEMPT}'))`]) === "True") {
+    if (tables > 0 && status.attempted) {
         say(`an earlier port stopped part-way: emptying the PostgreSQL database of the ${tables} tables it left, to port again from a new snapshot`);
         psql("postgres", "DROP DATABASE IF EXISTS synapse WITH (FORCE)");
         psql("postgres", "CREATE DATABASE synapse ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0 OWNER synapse");
@@ -100,12 +68,10 @@ async function port(facts: StackFacts, databaseConfig: string, network: string):
             stopped = true;
         }
         say(`porting ${users} users' data from SQLite to PostgreSQL with synapse_port_db`);
-        docker([...helper(["--network", "none"]), `open('${ATTEMPT}', 'w').write('porting')`]);
-        docker([...helper(["--network", "none"]), PREPARE]);
-        docker([...helper(["--network", network, "-i"]), PORT], { input: databaseConfig });
+        step("prepare");
+        step("port", { database: databaseConfig, network });
         docker(["exec", "-i", facts.databaseContainer!, "psql", "--username=synapse", "--dbname=synapse", "-v", "ON_ERROR_STOP=1", "-q"], { input: ALIGN_SEQUENCES });
-        docker([...helper(["--network", "none"]),
-            `import os, shutil; open('${MARKER}', 'w').write('ported'); os.remove('${ATTEMPT}'); shutil.rmtree('/data/synapse-stack-port')`]);
+        step("finish");
         say("ported; the homeserver now starts on PostgreSQL (homeserver.db stays in the volume, untouched)");
     } catch (err) {
         // The old homeserver's own config file still says SQLite: nothing written there since the snapshot is lost.
@@ -136,6 +102,6 @@ if (require.main === module) {
             // The configured owner of the data (what generate gives every file to), even before the homeserver exists.
             user: options.user,
         };
-        await port(facts, fs.readFileSync(0, "utf8"), options.network);
+        await port(facts, JSON.parse(fs.readFileSync(0, "utf8")), options.network);
     });
 }

@@ -13,13 +13,11 @@ import {
     containerState,
     docker,
     dockerFromFile,
-    helper,
     main,
     type Manifest,
     OpsError,
     parseArguments,
     pulumi,
-    queryRow,
     say,
     sha256,
     type StackFacts,
@@ -27,6 +25,10 @@ import {
     stackResources,
     tar,
 } from "./common";
+import { helper, queryRow, runScript, synapseRelease } from "./helpers";
+
+/** Where the archive's SQLite database waits in the data volume until it replaces homeserver.db. */
+const RESTORING = "homeserver.db.restoring";
 
 /** Extracts and checks an archive: every member present with the checksum its manifest names. */
 export function openArchive(archive: string, staging: string): Manifest {
@@ -60,15 +62,6 @@ function holdings(facts: StackFacts): { users: number; rooms: number; events: nu
     return { users: Math.max(0, users), rooms, events };
 }
 
-/** The Synapse release of the stack's image and the database schema it knows, from a throwaway container of it. */
-function imageSchema(facts: StackFacts): { synapseVersion: string; schemaVersion: number } {
-    const [synapseVersion, schemaVersion] = docker([
-        "run", "--rm", "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true", "--entrypoint", "python3", facts.image, "-c",
-        "import synapse; from synapse.storage.schema import SCHEMA_VERSION; print(synapse.__version__, SCHEMA_VERSION)",
-    ]).split(/\s+/);
-    return { synapseVersion, schemaVersion: Number(schemaVersion) };
-}
-
 async function restoreDatabase(facts: StackFacts, staging: string): Promise<void> {
     if (facts.database === "postgres") {
         const psql = (database: string, sql: string) =>
@@ -84,16 +77,12 @@ async function restoreDatabase(facts: StackFacts, staging: string): Promise<void
         psql("synapse", "TRUNCATE e2e_one_time_keys_json");
     } else {
         say("putting the SQLite database back");
+        // The script arrives on stdin, so the database goes into the volume first, beside the one it replaces.
         await dockerFromFile(
-            [...helper(facts, { stdin: true }), "--entrypoint", "python3", facts.image, "-c",
-                "import os, shutil, sqlite3, sys\n" +
-                "for stale in ('/data/homeserver.db-wal', '/data/homeserver.db-shm'):\n" +
-                "    if os.path.exists(stale): os.remove(stale)\n" +
-                "with open('/data/homeserver.db.restoring', 'wb') as out: shutil.copyfileobj(sys.stdin.buffer, out)\n" +
-                "db = sqlite3.connect('/data/homeserver.db.restoring'); db.execute('DELETE FROM e2e_one_time_keys_json'); db.commit(); db.close()\n" +
-                "os.replace('/data/homeserver.db.restoring', '/data/homeserver.db')"],
+            helper(facts, { entrypoint: "dd", args: [`of=/data/${RESTORING}`, "bs=1M", "status=none"], stdin: true }, { data: "writable" }),
             path.join(staging, "homeserver.db"),
         );
+        runScript(facts, "restore_sqlite.py", { copy: RESTORING }, { data: "writable" });
     }
 }
 
@@ -109,7 +98,7 @@ export async function restore(facts: StackFacts, archive: string, force: boolean
         if (manifest.database !== facts.database) {
             throw new OpsError(`${archive} holds a ${manifest.database} database, but stack ${facts.stack} runs ${facts.database}: restore into a ${manifest.database} stack (a switch to postgres then ports it); nothing was changed`);
         }
-        const image = imageSchema(facts);
+        const image = synapseRelease(facts);
         if (manifest.schemaVersion > image.schemaVersion) {
             // The image's own release made it when a newer one had migrated the database first (its compat version lets an older one run).
             const release = manifest.synapseVersion === image.synapseVersion
@@ -147,9 +136,12 @@ export async function restore(facts: StackFacts, archive: string, force: boolean
             await restoreDatabase(facts, staging);
             say("putting media, signing key and homeserver.yaml back");
             await dockerFromFile(
-                [...helper(facts, { stdin: true }), "--entrypoint", "sh", facts.image, "-c",
+                helper(facts, {
+                    entrypoint: "tar",
                     // The stack's overlays stay the stack's own: they hold this deployment's database password.
-                    "tar -xf - -C /data --exclude=synapse-stack.yaml --exclude=synapse-stack --no-same-owner"],
+                    args: ["-xf", "-", "-C", "/data", "--exclude=synapse-stack.yaml", "--exclude=synapse-stack", "--no-same-owner"],
+                    stdin: true,
+                }, { data: "writable" }),
                 path.join(staging, "data.tar"),
             );
         } catch (err) {

@@ -1,36 +1,15 @@
 import * as crypto from "node:crypto";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { scriptStdin } from "./script-files";
 
-/**
- * The one-liner that runs a script sent on stdin: the first line is the JSON request (it may hold secrets, so it
- * never goes into an argument), the rest is the script. Changing a script changes only stdin, so nothing that runs
- * it has to be restarted.
- */
-export function pythonFromStdin(scriptName: string): string {
-    return `import json,sys; request = json.loads(sys.stdin.readline()); exec(compile(sys.stdin.read(), "${scriptName}", "exec"))`;
-}
-
-/** The package's own folder (with package.json and scripts/), from its sources or its compiled bin/ alike. */
-export const PACKAGE_ROOT = ((): string => {
-    let dir = __dirname;
-    while (!fs.existsSync(path.join(dir, "package.json")) && path.dirname(dir) !== dir) {
-        dir = path.dirname(dir);
-    }
-    return dir;
-})();
-
-/** The text of a script the package ships (scripts/). */
-export function readScript(name: string): string {
-    return fs.readFileSync(path.join(PACKAGE_ROOT, "scripts", name), "utf8");
-}
+// Where they have always been imported from; they live where the operations can load them without the Pulumi SDK.
+export { PACKAGE_ROOT, pythonFromStdin, readScript } from "./script-files";
+export { shellQuote } from "./helper";
 
 /** The stdin for pythonFromStdin: secret, since the request usually is. */
 export function scriptInput(scriptName: string, request: pulumi.Input<Record<string, unknown>>): pulumi.Output<string> {
-    const script = readScript(scriptName);
-    return pulumi.secret(pulumi.output(request).apply((value) => `${JSON.stringify(value)}\n${script}`));
+    return pulumi.secret(pulumi.output(request).apply((value) => scriptStdin(scriptName, value)));
 }
 
 /** A short fingerprint of a text: HMAC-SHA-256 under a key, in hex, cut to 16 characters. */
@@ -50,9 +29,4 @@ export function fingerprint(value: pulumi.Input<string>, key: pulumi.Input<strin
 /** The random key of a stack's fingerprints, kept as a Pulumi secret; made once, never rotated by a change. */
 export function fingerprintKey(name: string, parent: pulumi.Resource): pulumi.Output<string> {
     return new random.RandomPassword(name, { length: 32, special: false }, { parent }).result;
-}
-
-/** Quotes a value for /bin/sh; names and ids are validated already, this keeps it so. */
-export function shellQuote(value: string): string {
-    return /^[A-Za-z0-9_./:=@%+,-]+$/.test(value) ? value : `'${value.replace(/'/g, "'\\''")}'`;
 }

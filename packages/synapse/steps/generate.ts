@@ -1,8 +1,9 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { type Hardening, runFlags } from "../runtime/hardening";
-import { fingerprint, pythonFromStdin, scriptInput, shellQuote } from "../runtime/scripts";
 import { DEFAULTS } from "../homeserver/rules";
+import type { Hardening } from "../runtime/hardening";
+import { helperCommand, pythonScript } from "../runtime/helper";
+import { fingerprint, scriptInput, shellQuote } from "../runtime/scripts";
 
 /**
  * Where the stack's overlay configs live: in the data volume, next to the generated homeserver.yaml, one file per
@@ -94,31 +95,35 @@ export class GenerateConfig extends pulumi.ComponentResource {
             labels: args.labels,
             keepOverlaysOf: pulumi.all(args.keepOverlaysOf),
         };
-        const create = pulumi.output(settings).apply((given) => {
-            const run = [
-                "docker", "run", "-i", "--name", given.containerName,
-                ...Object.entries(given.labels).flatMap(([key, value]) => ["--label", `${key}=${value}`]),
+        // The manual recipe's variables (SYNAPSE_HTTP_PORT and TZ have no effect in generate mode, as upstream).
+        const environment = pulumi.output(settings).apply((given): Record<string, string> => ({
+            SYNAPSE_SERVER_NAME: given.serverName,
+            SYNAPSE_REPORT_STATS: given.reportStats ? "yes" : "no",
+            SYNAPSE_HTTP_PORT: "8008",
+            SYNAPSE_CONFIG_DIR: "/data",
+            SYNAPSE_DATA_DIR: "/data",
+            TZ: given.timezone,
+            UID: String(given.uid),
+            GID: String(given.gid),
+        }));
+        const create = pulumi.all([settings, environment]).apply(([given, variables]) => {
+            const run = helperCommand({
+                image: given.image,
+                ...pythonScript("configure.py"),
+                name: given.containerName,
+                keep: true,
+                labels: given.labels,
                 // Generation needs no network; root only long enough for the image to switch to UID:GID.
-                "--network", "none", "--user", "0:0",
-                ...runFlags(GENERATE_HARDENING),
-                "-v", `${given.volumeName}:/data`,
-                // The manual recipe's variables (SYNAPSE_HTTP_PORT and TZ have no effect in generate mode, as upstream).
-                "-e", `SYNAPSE_SERVER_NAME=${given.serverName}`,
-                "-e", `SYNAPSE_REPORT_STATS=${given.reportStats ? "yes" : "no"}`,
-                "-e", "SYNAPSE_HTTP_PORT=8008",
-                "-e", "SYNAPSE_CONFIG_DIR=/data",
-                "-e", "SYNAPSE_DATA_DIR=/data",
-                "-e", `TZ=${given.timezone}`,
-                "-e", `UID=${given.uid}`,
-                "-e", `GID=${given.gid}`,
-                "-e", "SYNAPSE_STACK_IN_USE",
-                "--entrypoint", "python3", given.image, "-c", pythonFromStdin("configure.py"),
-            ];
+                user: "0:0",
+                hardening: GENERATE_HARDENING,
+                mounts: [{ volume: given.volumeName, target: "/data", writable: true }],
+                env: [...Object.keys(variables), "SYNAPSE_STACK_IN_USE"],
+            });
             // The arguments of the running homeserver name the overlay it restarts with, which must stay.
             const inUse = given.keepOverlaysOf.length === 0 ? "" :
                 `docker inspect --type container --format '{{join .Args " "}}' ${given.keepOverlaysOf.map(shellQuote).join(" ")} 2>/dev/null`;
             // A container left by an interrupted run would block the name.
-            return `docker rm -f ${shellQuote(given.containerName)} >/dev/null 2>&1; export SYNAPSE_STACK_IN_USE="$(${inUse || "true"})"; ${run.map(shellQuote).join(" ")}`;
+            return `docker rm -f ${shellQuote(given.containerName)} >/dev/null 2>&1; export SYNAPSE_STACK_IN_USE="$(${inUse || "true"})"; ${run}`;
         });
         const stdin = scriptInput(
             "configure.py",
@@ -138,10 +143,11 @@ export class GenerateConfig extends pulumi.ComponentResource {
                 create,
                 delete: pulumi.interpolate`docker rm -f ${pulumi.output(args.containerName).apply(shellQuote)} >/dev/null`,
                 stdin,
+                environment,
                 // stdout is the JSON result; stderr is the container's own output and the script's messages, never stdin.
                 logging: "stderr",
                 // Any change re-runs the whole step as a create: a failed create is not recorded, so it is retried.
-                triggers: [fingerprint(pulumi.concat(create, stdin), args.fingerprintKey)],
+                triggers: [fingerprint(pulumi.concat(create, stdin, pulumi.jsonStringify(environment)), args.fingerprintKey)],
             },
             { parent: this, deleteBeforeReplace: true, additionalSecretOutputs: ["stdin"] },
         );

@@ -1,6 +1,7 @@
 import * as path from "node:path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { shellLine } from "../runtime/helper";
 import { PACKAGE_ROOT, shellQuote } from "../runtime/scripts";
 import { DEFAULTS } from "../homeserver/rules";
 
@@ -9,9 +10,7 @@ function opsCommand(script: string, options: Record<string, pulumi.Input<string 
     return pulumi
         .output(options)
         .apply((given) =>
-            ["node", path.join(PACKAGE_ROOT, "bin", "ops", `${script}.js`), ...Object.entries(given).flatMap(([key, value]) => [`--${key}`, String(value)])]
-                .map(shellQuote)
-                .join(" "),
+            shellLine(["node", path.join(PACKAGE_ROOT, "bin", "ops", `${script}.js`), ...Object.entries(given).flatMap(([key, value]) => [`--${key}`, String(value)])]),
         );
 }
 

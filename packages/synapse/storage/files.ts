@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { runFlags } from "../runtime/hardening";
-import { fingerprint, shellQuote } from "../runtime/scripts";
+import { helperCommand } from "../runtime/helper";
+import { fingerprint } from "../runtime/scripts";
 
 export interface VolumeFileArgs {
     /** The image to write with (the one that will read the file, so the volume gets that image's layout first). */
@@ -33,13 +33,15 @@ export class VolumeFile extends pulumi.ComponentResource {
         super("synapse:index:VolumeFile", name, {}, opts);
 
         const create = pulumi.all([args.image, args.volumeName]).apply(([image, volume]) =>
-            [
-                "docker", "run", "--rm", "-i", "--network", "none", "--user", args.user ?? "0:0",
-                ...runFlags({ pidsLimit: 16, tmpfs: {}, memoryMb: 64 }),
-                "-v", `${volume}:${args.mountPath}`,
-                "--entrypoint", "sh", image,
-                "-c", 'umask 077 && cat > "$0.tmp" && mv -f "$0.tmp" "$0"', `${args.mountPath}/${args.path}`,
-            ].map(shellQuote).join(" "),
+            helperCommand({
+                image,
+                user: args.user ?? "0:0",
+                stdin: true,
+                hardening: { pidsLimit: 16, tmpfs: {}, memoryMb: 64 },
+                mounts: [{ volume, target: args.mountPath, writable: true }],
+                entrypoint: "sh",
+                args: ["-c", 'umask 077 && cat > "$0.tmp" && mv -f "$0.tmp" "$0"', `${args.mountPath}/${args.path}`],
+            }),
         );
         const content = pulumi.output(args.content);
         const write = new command.local.Command(
