@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import { PolicyPack, validateResourceOfType } from "@pulumi/policy";
+import { dockerRuns, missingHardening } from "./docker-run";
 
 /** Host addresses a published port may bind to unless the pack's config says otherwise. */
 const LOOPBACK = ["127.0.0.1", "::1"];
@@ -35,12 +36,18 @@ new PolicyPack("synapse-invariants", {
             }),
         },
         {
-            name: "one-shot-containers-are-attached",
-            description: "A container that is not kept running is waited for (attach) and not auto-removed, so its exit code counts.",
+            name: "helper-containers-are-hardened",
+            description:
+                "Every throwaway container a command starts (docker run) has the shared hardening: no new privileges, every capability dropped but a listed few, a read-only root and a pids limit.",
             enforcementLevel: "mandatory",
-            validateResource: validateResourceOfType(docker.Container, (container, _args, reportViolation) => {
-                if (container.mustRun === false && (container.attach !== true || container.rm === true)) {
-                    reportViolation("a one-shot container needs attach: true and no rm, or its failure goes unnoticed");
+            validateResource: validateResourceOfType(command.local.Command, (cmd, _args, reportViolation) => {
+                for (const [phase, line] of [["create", cmd.create], ["update", cmd.update]] as const) {
+                    for (const options of dockerRuns(line ?? "")) {
+                        const missing = missingHardening(options);
+                        if (missing.length > 0) {
+                            reportViolation(`its ${phase} command starts a container without ${missing.join(", ")}; build the docker run with runtime/helper.ts`);
+                        }
+                    }
                 }
             }),
         },

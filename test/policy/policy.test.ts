@@ -1,10 +1,11 @@
-// The CrossGuard pack in policy/ run by the real engine on previews: the stack passes it, and a program that
-// breaks each invariant once is refused with one violation per break. Resource options (deleteBeforeReplace)
-// are visible here, unlike under mocks.
+// The CrossGuard pack in policy/ run by the real engine on previews (and one update, which alone knows the commands
+// that start helper containers): the stack passes it, and a program that breaks each invariant once is refused with
+// one violation per break. Resource options (deleteBeforeReplace) are visible here, unlike under mocks.
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
-import { cleanUp, createStack, freePort, recordedImage, ROOT, runId, testImage, type TestStack } from "../e2e/support";
+import { dockerRuns, missingHardening } from "../../policy/docker-run";
+import { cleanUp, createStack, freePort, recordedImage, ROOT, runId, testImage, type TestStack, up } from "../e2e/support";
 
 const POLICY_PACK = path.join(ROOT, "policy");
 
@@ -45,6 +46,21 @@ describe("the policy pack on real previews", { timeout: 10 * 60_000 }, () => {
         }
     });
 
+    it("passes a deployed stack, whose helper commands only an update knows (a new stack's preview sees them unknown)", async () => {
+        const testStack = await createStack(`policy-up-${runId()}`, { serverName: "up.policy.localhost", httpPort: String(await freePort()) });
+        stacks.push(testStack);
+        await up(testStack, { policyPacks: [POLICY_PACK] });
+        assert.match(testStack.output.join(""), /synapse-invariants@v0\.1\.0/, "the pack ran");
+        assert.doesNotMatch(testStack.output.join(""), /\[mandatory\]/);
+        // What the rule had to read: the program's commands that start helper containers, as the state records them.
+        const resources = ((await testStack.stack.exportStack()).deployment as { resources: { type: string; urn: string; inputs?: { create?: unknown } }[] }).resources;
+        const helpers = resources.filter((resource) => resource.type === "command:local:Command" && dockerRuns(String(resource.inputs?.create ?? "")).length > 0);
+        assert.ok(helpers.some((resource) => resource.urn.endsWith("::synapse-generate-run")), "generate starts a helper");
+        for (const helper of helpers) {
+            assert.deepEqual(dockerRuns(String(helper.inputs?.create)).map(missingHardening), [[]], helper.urn);
+        }
+    });
+
     it("passes the example program built from the component alone", async () => {
         const testStack = await createStack(`example-${runId()}`, {}, path.join(ROOT, "examples", "private-homeserver"), { inPlace: true });
         stacks.push(testStack);
@@ -79,9 +95,11 @@ describe("the policy pack on real previews", { timeout: 10 * 60_000 }, () => {
             "data-volumes-are-never-replaced docker:index/volume:Volume named-volume",
             "fixed-names-are-freed-before-replacement docker:index/container:Container exposed",
             "fixed-names-are-freed-before-replacement docker:index/volume:Volume named-volume",
+            "helper-containers-are-hardened command:local:Command bare-helper",
             "images-are-pinned docker:index/remoteImage:RemoteImage unpinned",
-            "one-shot-containers-are-attached docker:index/container:Container one-shot",
             "ports-bind-to-allowed-addresses docker:index/container:Container exposed",
         ]);
+        // Words after the image are the container's arguments: they harden nothing.
+        assert.match(output, /its create command starts a container without --security-opt no-new-privileges:true, --read-only, --pids-limit;/);
     });
 });

@@ -5,6 +5,7 @@ import { before, describe, it } from "node:test";
 import { wellKnown } from "../../packages/synapse/edge/caddyfile";
 import { passwordStatements, scramVerifier } from "../../packages/synapse/database/database";
 import { parseConfig, type SynapseConfig } from "../../config";
+import { dockerRuns, missingHardening } from "../../policy/docker-run";
 import { allStrings, byType, MOCK_DB_PASSWORD, MOCK_PASSWORD, MOCK_SIGNING_KEY_ID, type ProgramRun, type Recorded, runProgram, stackConfig } from "./harness";
 
 type Container = {
@@ -197,6 +198,16 @@ export function describeStackWiring(stack: string): void {
             const stdin = String(allStrings(generate.stdin));
             assert.match(stdin, /"overlayPath":"\/data\/synapse-stack\/config-[0-9a-f]{16}.yaml"/, "an overlay file per config");
             assert.match(stdin, /Prepare the data volume for the homeserver/, "the script travels on stdin");
+        });
+
+        it("starts every helper container with the shared hardening the policy pack checks", () => {
+            const helpers = commands.flatMap(({ name, inputs }) =>
+                [inputs.create, inputs.update].flatMap((line) => dockerRuns(typeof line === "string" ? line : "")).map((options) => ({ name, options })));
+            const writers = [...(postgres ? ["synapse-postgres-password-file-write"] : []), ...(edge ? ["synapse-edge-caddyfile-write"] : [])];
+            assert.deepEqual(helpers.map(({ name }) => name).sort(), ["synapse-generate-run", ...writers].sort(), "the rule sees every helper of the program");
+            for (const { name, options } of helpers) {
+                assert.deepEqual(missingHardening(options), [], `${name} starts a hardened helper`);
+            }
         });
 
         it("runs the homeserver as UID:GID without capabilities, read-only, with log rotation and limits", () => {

@@ -13,3 +13,8 @@ new docker.Container("exposed", {
 new docker.Container("one-shot", { image: "busybox:1.36", mustRun: false });
 
 new command.local.Command("chatty-secret", { create: "cat >/dev/null", stdin: "not really a secret", logging: "stdout" });
+
+// Hardened-looking words after the image are the container's arguments, not docker's options.
+new command.local.Command("bare-helper", {
+    create: "docker rm -f scratch >/dev/null 2>&1; docker run --rm --cap-drop ALL --network none busybox:1.36 --read-only --pids-limit 8",
+});
