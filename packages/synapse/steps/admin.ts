@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { shellLine } from "../runtime/helper";
 import { fingerprint, pythonFromStdin, scriptInput, shellQuote } from "../runtime/scripts";
 import { userError } from "../runtime/errors";
 import { DEFAULTS } from "../homeserver/rules";
@@ -59,7 +60,7 @@ export class Admin extends pulumi.ComponentResource {
             // `up` waits here for Synapse to serve; if it does not (a config it refuses, a database too new for it),
             // its own last words say why.
             return (
-                `${exec.map(shellQuote).join(" ")} || { status=$?; echo "the homeserver's last log lines:" >&2; ` +
+                `${shellLine(exec)} || { status=$?; echo "the homeserver's last log lines:" >&2; ` +
                 `docker logs --tail 25 ${shellQuote(container)} >&2 2>&1; exit $status; }`
             );
         });
