@@ -49,6 +49,7 @@ export function homeserverArgs(config: SynapseConfig): HomeserverArgs {
                       image: kept("caddyImage", config.caddyImage),
                       volumeName: config.edgeVolumeName,
                   },
+        workers: config.workers === undefined ? undefined : { ...config.workers, redisImage: config.redisImage === undefined ? undefined : kept("redisImage", config.redisImage) },
         federation: {
             enabled: config.federation.enabled,
             allowList: config.federation.allowList === undefined ? undefined : kept("federation", config.federation.allowList),

@@ -35,6 +35,8 @@ export const CONFIG_KEYS = [
     "federation",
     "backupDirectory",
     "backupsToKeep",
+    "workers",
+    "redisImage",
 ] as const;
 
 export type ConfigKey = (typeof CONFIG_KEYS)[number];

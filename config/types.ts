@@ -1,6 +1,9 @@
 // What the stack's configuration becomes: the typed settings it builds its homeserver from, and what the last
 // deployment recorded of them.
-import type { DatabaseKind, TlsMode } from "@synapse-stack/synapse";
+import type { DatabaseKind, TlsMode, WorkerCountKey, WorkersPreset } from "@synapse-stack/synapse";
+
+/** synapse:workers as given: a preset and/or counts per kind. */
+export type WorkersSetting = { preset?: WorkersPreset } & Partial<Record<WorkerCountKey, number>>;
 
 /** The validated, typed configuration the stack builds its homeserver from. */
 export interface SynapseConfig {
@@ -46,6 +49,10 @@ export interface SynapseConfig {
     backupsToKeep: number;
     /** The homeserver's base URL: the edge's public URL, or the published port as reached from the Docker host. */
     url: string;
+    /** synapse:workers: the preset and counts as given; absent: no workers (one process). */
+    workers?: WorkersSetting;
+    /** The Redis image of the workers; absent: the package's default. */
+    redisImage?: string;
     /** The keys set with --secret: their values reach the component as secrets. Default none. */
     secretKeys?: readonly string[];
 }

@@ -8,6 +8,7 @@ export {
     type HomeserverArgs,
     type HomeserverImage,
     type PostgresArgs,
+    type WorkersArgs,
 } from "./homeserver/args";
 export { renderOverlay, type DatabaseConfig, type OverlaySettings } from "./homeserver/overlay";
 export {
@@ -30,6 +31,22 @@ export { Database, type DatabaseArgs, passwordStatements, scramVerifier } from "
 export { Edge, type EdgeArgs, type EdgeOptions } from "./edge/edge";
 export { type EdgeSettings, parseSize, renderCaddyfile, TlsMode, wellKnown } from "./edge/caddyfile";
 export { DataVolume, type DataVolumeArgs, foreignVolumes, VolumeLedger, type VolumeLedgerArgs, type VolumeOwners } from "./storage/storage";
-export { CADDY_IMAGE, POSTGRES_IMAGE, SYNAPSE_IMAGE } from "./runtime/images";
+export { CADDY_IMAGE, POSTGRES_IMAGE, REDIS_IMAGE, SYNAPSE_IMAGE } from "./runtime/images";
+export {
+    countProblems,
+    MAX_WORKERS,
+    sharedWorkerConfig,
+    WORKER_KINDS,
+    type WorkerCountKey,
+    type WorkerCounts,
+    workerConfig,
+    workerCounts,
+    type WorkerKind,
+    type WorkerProcess,
+    workerProcesses,
+    WorkersPreset,
+} from "./workers/kinds";
+export { Balance, type Route, routeFor, ROUTES, renderRoutes } from "./workers/routes";
+export { WorkerBus, type WorkerBusArgs, Workers, type WorkerProcessesArgs, workerUpstreams } from "./workers/workers";
 export { LABEL_PREFIX } from "./runtime/labels";
 export { argumentError, userError } from "./runtime/errors";

@@ -282,8 +282,8 @@ describe("parseConfig refuses, naming the key, the value and the accepted form",
         assert.deepEqual(problemsOf(valid, { stack: "dev", setKeys: ["serverName", "retainData"] }), [
             "synapse:retainData is not a setting of this stack: did you mean synapse:retainDataOnDestroy? Remove it with `pulumi config rm synapse:retainData`",
         ]);
-        const [unlike] = problemsOf(valid, { stack: "dev", setKeys: ["serverName", "workers"] });
-        assert.match(unlike, /^synapse:workers is not a setting of this stack: known keys are serverName, image, /);
+        const [unlike] = problemsOf(valid, { stack: "dev", setKeys: ["serverName", "flavour"] });
+        assert.match(unlike, /^synapse:flavour is not a setting of this stack: known keys are serverName, image, /);
     });
 
     it("suggests only near keys", () => {

@@ -1,4 +1,5 @@
-/** How the edge gets its certificates. */
+import { renderRoutes } from "../workers/routes";
+
 /** How the edge gets its certificates. */
 export const TlsMode = { Internal: "internal", Acme: "acme", Files: "files" } as const;
 /** internal (the edge's own CA), acme (Let's Encrypt) or files (given). */
@@ -24,6 +25,8 @@ export interface EdgeSettings {
     exposeAdminApi: boolean;
     /** The homeserver as the edge reaches it, host:port. */
     upstream: string;
+    /** The workers' listeners by worker kind; with any, requests are routed by the table in workers/routes.ts. */
+    workerUpstreams?: Partial<Record<string, string[]>>;
     /** Largest request body, in bytes: Synapse's max_upload_size. */
     maxBodyBytes: number;
     /** Contact address for Let's Encrypt (acme). */
@@ -89,7 +92,10 @@ export function renderCaddyfile(settings: EdgeSettings): string {
             : []),
         ...(settings.tls === "acme" && settings.acmeEmail ? [`email ${settings.acmeEmail}`] : []),
     ];
-    const proxy = `reverse_proxy ${settings.upstream}`;
+    const workers = settings.workerUpstreams ?? {};
+    const proxy = Object.values(workers).some((hosts) => (hosts ?? []).length > 0)
+        ? renderRoutes(workers, settings.upstream).replace(/\n/g, "\n\t\t")
+        : `reverse_proxy ${settings.upstream}`;
     const federates = settings.federation ?? true;
     const wellKnownRoutes = settings.serveWellKnown
         ? [

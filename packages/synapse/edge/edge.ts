@@ -70,6 +70,8 @@ export interface EdgeArgs extends EdgeOptions {
     maxBodyBytes?: pulumi.Input<number>;
     /** The homeserver as the edge reaches it on the shared network, host:port. */
     upstream: pulumi.Input<string>;
+    /** The workers' listeners (host:port) by worker kind: the edge routes each request as workers/routes.ts says. */
+    workerUpstreams?: pulumi.Input<Partial<Record<string, string[]>>>;
     /** The network shared with the homeserver. */
     networkName: pulumi.Input<string>;
     /** Further networks to join, with the aliases other containers find the edge by there. */
@@ -126,6 +128,7 @@ export class Edge extends pulumi.ComponentResource {
                 serveWellKnown: args.serveWellKnown ?? DEFAULTS.edge.serveWellKnown,
                 exposeAdminApi: args.exposeAdminApi ?? DEFAULTS.edge.exposeAdminApi,
                 upstream: args.upstream,
+                workerUpstreams: args.workerUpstreams ?? {},
                 maxBodyBytes: args.maxBodyBytes ?? 50 * 1024 ** 2,
                 acmeEmail: args.acmeEmail,
                 caName: pulumi.interpolate`${args.labels.stack} synapse-stack`,

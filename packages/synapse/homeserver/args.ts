@@ -3,6 +3,7 @@
 // in any Pulumi language.
 import type * as pulumi from "@pulumi/pulumi";
 import type { EdgeOptions } from "../edge/edge";
+import type { WorkersPreset } from "../workers/kinds";
 
 export interface HomeserverArgs {
     /** The Matrix server name, the part after the colon in @user:server. Permanent once the homeserver has data. */
@@ -51,6 +52,36 @@ export interface HomeserverArgs {
     backups?: BackupsArgs;
     /** Federation. Default: on, with the public internet's trust (system CAs, Synapse's IP blocklist, matrix.org keys). */
     federation?: FederationArgs;
+    /**
+     * Synapse workers beside the main process, with Redis; they need `postgres`, and those that serve requests
+     * (client, sync, federationReader, media) the `edge` that routes to them. Default: none, one process.
+     */
+    workers?: WorkersArgs;
+}
+
+/**
+ * How many Synapse workers of each kind (plain numbers: each worker is a container). Adding or removing client, sync
+ * or federation-reader workers leaves main running; a change to the others restarts every process.
+ */
+export interface WorkersArgs {
+    /** A named set of counts (none, or one-of-each: one of every kind); a count given here overrides it. Default none. */
+    preset?: WorkersPreset;
+    /** Client API workers (room reads, sending, keys, login, ...), balanced in turn. Default 0. */
+    client?: number;
+    /** Sync workers (/sync, /events, /initialSync), one user's requests to one worker. Default 0. */
+    sync?: number;
+    /** Inbound federation: transactions by source server, the other federation requests in turn. Default 0. */
+    federationReader?: number;
+    /** Outbound federation senders (main then sends none). Default 0. */
+    federationSender?: number;
+    /** Push notification senders (main then pushes none). Default 0. */
+    pusher?: number;
+    /** The media repository, 0 or 1 (main then serves no media). Default 0. */
+    media?: number;
+    /** The process that runs Synapse's background tasks instead of main, 0 or 1. Default 0. */
+    background?: number;
+    /** Redis image (official, or with its interface). Default REDIS_IMAGE. */
+    redisImage?: pulumi.Input<string>;
 }
 
 /** A PostgreSQL server of the homeserver's own. */

@@ -19,6 +19,8 @@ import { PidsLimit } from "../runtime/limits";
 import { DatabaseKind, type HomeserverArgs, type HomeserverImage } from "./args";
 import { renderOverlay } from "./overlay";
 import { validateHomeserverArgs } from "./validate";
+import { mainWorkerListeners, sharedWorkerConfig, workerCounts, workerProcesses } from "../workers/kinds";
+import { WorkerBus, Workers, workerUpstreams } from "../workers/workers";
 import { fingerprint, fingerprintKey } from "../runtime/scripts";
 import { DataVolume, recordVolumes } from "../storage/storage";
 import { DEFAULTS } from "./rules";
@@ -94,6 +96,7 @@ export class Homeserver extends pulumi.ComponentResource {
 
         const project = pulumi.getProject();
         const stack = pulumi.getStack();
+        const workers = args.workers ? workerProcesses(workerCounts(args.workers.preset, args.workers)) : [];
         const containerName = pulumi.output(args.containerName ?? name);
         const httpPort = pulumi.output(args.httpPort ?? DEFAULTS.httpPort);
         const bindAddress = pulumi.output(args.bindAddress ?? DEFAULTS.bindAddress);
@@ -135,6 +138,8 @@ export class Homeserver extends pulumi.ComponentResource {
                   { parent: this, deleteBeforeReplace: true },
               )
             : undefined;
+        // Workers share Redis and a network of their own with main, made before main joins it.
+        const bus = workers.length > 0 ? new WorkerBus(`${name}-worker-bus`, { redisImage: args.workers?.redisImage, containerName, labels }, { parent: this }) : undefined;
         const database =
             args.postgres && databaseNetwork
                 ? new Database(
@@ -159,6 +164,7 @@ export class Homeserver extends pulumi.ComponentResource {
                           serverName: args.serverName,
                           bindAddress,
                           upstream: pulumi.interpolate`${containerName}:8008`,
+                          workerUpstreams: containerName.apply((container) => workerUpstreams(container, workers)),
                           maxBodyBytes: pulumi.output(args.extraConfig ?? {}).apply((extra) => parseSize(extra.max_upload_size, 50 * 1024 ** 2)),
                           volumeName: ledger.recordedName(volumeNames["edge.volumeName"]!),
                           containerName: args.edge.containerName ?? pulumi.interpolate`${containerName}-edge`,
@@ -200,11 +206,22 @@ export class Homeserver extends pulumi.ComponentResource {
         const caFiles = federation.apply((settings) =>
             Object.fromEntries(settings.trustedCaCertificates.map((pem, index) => [`federation-ca-${index}.pem`, `${pem.trim()}\n`])),
         );
+        // The replication secret reaches every process as a file next to the CA roots.
+        const replicationSecretFile = `/data/${FILES_DIR}/replication-secret`;
+        const files = bus
+            ? pulumi.all([caFiles, bus.replicationSecret]).apply(([roots, secret]) => ({ ...roots, "replication-secret": secret }))
+            : caFiles;
+        const workerSettings = bus
+            ? pulumi.all([containerName, bus.redisHost]).apply(([mainHost, redisHost]) => ({
+                  shared: sharedWorkerConfig(workers, { mainHost, redisHost, replicationSecretPath: replicationSecretFile }),
+                  listeners: mainWorkerListeners(),
+              }))
+            : undefined;
         // Secret as a whole: extraConfig may hold secret values (an SMTP password set with `config set --secret`).
         const overlay = pulumi.secret(
             pulumi
-                .all([args.publicBaseUrl ?? url.apply((base) => `${base}/`), reportStats, args.extraConfig ?? {}, database?.synapseConfig, federation, caFiles])
-                .apply(([publicBaseUrl, stats, extraConfig, databaseConfig, federated, files]) =>
+                .all([args.publicBaseUrl ?? url.apply((base) => `${base}/`), reportStats, args.extraConfig ?? {}, database?.synapseConfig, federation, caFiles, workerSettings])
+                .apply(([publicBaseUrl, stats, extraConfig, databaseConfig, federated, roots, workerConfig]) =>
                     renderOverlay({
                         publicBaseUrl,
                         reportStats: stats,
@@ -214,9 +231,10 @@ export class Homeserver extends pulumi.ComponentResource {
                         federation: {
                             enabled: federated.enabled,
                             allowList: federated.allowList,
-                            caFiles: Object.keys(files).map((file) => `/data/${FILES_DIR}/${file}`),
+                            caFiles: Object.keys(roots).map((file) => `/data/${FILES_DIR}/${file}`),
                             allowPrivateRanges: federated.allowPrivateRanges,
                         },
+                        workers: workerConfig,
                     }),
                 ),
         );
@@ -264,7 +282,7 @@ export class Homeserver extends pulumi.ComponentResource {
                 overlay,
                 overlayPath: overlayFile,
                 keepOverlaysOf: [containerName],
-                files: caFiles,
+                files,
                 labels: ownerLabels(project, stack, "generate"),
                 fingerprintKey: key,
             },
@@ -307,6 +325,7 @@ export class Homeserver extends pulumi.ComponentResource {
                 networksAdvanced: [
                     ...(network ? [{ name: network.name }] : []),
                     ...(databaseNetwork ? [{ name: databaseNetwork.name }] : []),
+                    ...(bus ? [{ name: bus.networkName }] : []),
                     // To reach peers on a federation network by their names.
                     ...(args.federation?.network ? [{ name: args.federation.network }] : []),
                 ],
@@ -363,6 +382,29 @@ export class Homeserver extends pulumi.ComponentResource {
             },
             { parent: this },
         );
+
+        if (workers.length > 0 && bus) {
+            new Workers(
+                `${name}-workers`,
+                {
+                    processes: workers,
+                    image: image.imageId,
+                    containerName,
+                    volumeName: data.volumeName,
+                    configPaths: homeserverConfig,
+                    networks: [...(network ? [network.name] : []), ...(databaseNetwork ? [databaseNetwork.name] : []), bus.networkName, ...(args.federation?.network ? [args.federation.network] : [])],
+                    federation: args.federation?.enabled ?? DEFAULTS.federation.enabled,
+                    uid,
+                    gid,
+                    timezone,
+                    hardening: HOMESERVER_HARDENING,
+                    labels,
+                    fingerprintKey: key,
+                },
+                // Workers refuse to start before main has migrated the database: the admin step has seen it answer.
+                { parent: this, dependsOn: [admin] },
+            );
+        }
 
         this.url = url;
         this.serverName = generate.serverName;

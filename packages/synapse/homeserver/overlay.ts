@@ -29,6 +29,8 @@ export interface OverlaySettings {
     };
     /** Further top-level keys (never one the stack owns; config validation checks that). */
     extraConfig: Record<string, unknown>;
+    /** With workers: the keys every process shares (Redis, instance map, roles) and main's further listeners. */
+    workers?: { shared: Record<string, unknown>; listeners: Record<string, unknown>[] };
 }
 
 /**
@@ -52,6 +54,7 @@ export function renderOverlay(settings: OverlaySettings): string {
                 x_forwarded: settings.behindEdge ?? false,
                 resources: [{ names: federation.enabled ? ["client", "federation"] : ["client"], compress: false }],
             },
+            ...(settings.workers?.listeners ?? []),
         ],
         ...(settings.database ? { database: settings.database } : {}),
         // An empty whitelist is Synapse's way to federate with no one.
@@ -59,6 +62,7 @@ export function renderOverlay(settings: OverlaySettings): string {
         // A private federation trusts its own CAs only, and no key server outside it (matrix.org).
         ...(federation.caFiles.length > 0 ? { federation_custom_ca_list: federation.caFiles, trusted_key_servers: [] } : {}),
         ...(federation.allowPrivateRanges.length > 0 ? { ip_range_whitelist: federation.allowPrivateRanges } : {}),
+        ...(settings.workers?.shared ?? {}),
     };
     return [
         "# Managed by the synapse Pulumi stack: edits here are replaced on the next `pulumi up`.",

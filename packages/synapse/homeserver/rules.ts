@@ -5,7 +5,7 @@
 import * as net from "node:net";
 import * as v from "valibot";
 import { TlsMode } from "../edge/caddyfile";
-import { CADDY_IMAGE, POSTGRES_IMAGE, SYNAPSE_IMAGE } from "../runtime/images";
+import { CADDY_IMAGE, POSTGRES_IMAGE, REDIS_IMAGE, SYNAPSE_IMAGE } from "../runtime/images";
 
 /** Every default of the arguments, in their shape. */
 export const DEFAULTS = {
@@ -23,6 +23,7 @@ export const DEFAULTS = {
     edge: { image: CADDY_IMAGE, httpsPort: 443, federationPort: 8448, serveWellKnown: false, exposeAdminApi: false },
     backups: { enabled: true, keep: 5 },
     federation: { enabled: true },
+    redisImage: REDIS_IMAGE,
 } as const;
 
 /** The smallest memory limit Synapse starts in, in MiB. */
@@ -129,6 +130,7 @@ export const RULES = {
         form: "PostgreSQL 14 or newer (Synapse refuses older), such as postgres:17",
     },
     caddyImage: image("caddy:2.6.2"),
+    redisImage: image("redis:8.0"),
     port: { schema: wholeNumber(1, 65535), form: "a port number from 1 to 65535" },
     address: { schema: v.pipe(v.string(), v.ip()), form: "an IPv4 or IPv6 address such as 127.0.0.1 or 0.0.0.0" },
     publicBaseUrl: { schema: text(isHttpUrl), form: "an http(s) URL such as https://matrix.example.org/" },

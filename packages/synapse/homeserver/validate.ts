@@ -4,6 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { TlsMode } from "../edge/caddyfile";
 import type { HomeserverArgs } from "./args";
+import { countProblems, workerCounts, WorkersPreset } from "../workers/kinds";
 import { accepts, DEFAULTS, federationPortRule, isLoopback, OWNED_CONFIG_KEYS, type Rule, RULES } from "./rules";
 
 /** A value the program gave directly (not an Output, not undefined), which can be checked now. */
@@ -48,6 +49,7 @@ export function validateHomeserverArgs(args: HomeserverArgs): string[] {
             problems.push(`extraConfig key "${key}" is written by the component: ${OWNED_CONFIG_KEYS[key]}`);
         }
     }
+    problems.push(...workerProblems(args));
     const federation = args.federation;
     if (federation) {
         check("federation.allowList", federation.allowList, RULES.serverNames);
@@ -86,6 +88,34 @@ export function validateHomeserverArgs(args: HomeserverArgs): string[] {
     const federationPort = edge.federationPort ?? DEFAULTS.edge.federationPort;
     if (args.federation?.enabled !== false && typeof https === "number" && federationPort === https) {
         problems.push(`edge.federationPort ${federationPort} is edge.httpsPort too: expected another port, or 0 to federate through edge.httpsPort`);
+    }
+    return problems;
+}
+
+/** Worker counts Synapse refuses, and workers without the parts they need. */
+function workerProblems(args: HomeserverArgs): string[] {
+    const workers = args.workers;
+    if (workers === undefined) {
+        return [];
+    }
+    const problems = countProblems(workers, "workers");
+    if (workers.preset !== undefined && !(Object.values(WorkersPreset) as string[]).includes(workers.preset)) {
+        problems.push(`workers.preset ${JSON.stringify(workers.preset)} is not valid: expected one of ${Object.values(WorkersPreset).join(", ")}`);
+    }
+    if (isKnown(workers.redisImage) && !accepts(RULES.redisImage, workers.redisImage)) {
+        problems.push(`workers.redisImage ${JSON.stringify(workers.redisImage)} is not valid: expected ${RULES.redisImage.form}`);
+    }
+    if (problems.length > 0) {
+        return problems;
+    }
+    const counts = workerCounts(workers.preset, workers);
+    const total = Object.values(counts).reduce((sum, count) => sum + count, 0);
+    if (total > 0 && !args.postgres) {
+        problems.push("workers needs postgres: Synapse's workers share one PostgreSQL database (they do not run on SQLite)");
+    }
+    const serving = (["client", "sync", "federationReader", "media"] as const).filter((kind) => counts[kind] > 0);
+    if (serving.length > 0 && !args.edge) {
+        problems.push(`workers.${serving.join(", workers.")} needs edge: requests reach those workers only through the edge's routing`);
     }
     return problems;
 }

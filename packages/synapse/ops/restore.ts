@@ -130,8 +130,12 @@ export async function restore(facts: StackFacts, archive: string, force: boolean
             say(`--force: what the restore overwrites is backed up first in ${overwritten}`);
         }
         say(`restoring ${manifest.serverName} from ${manifest.createdAt} (Synapse ${manifest.synapseVersion}, schema ${manifest.schemaVersion}, ${manifest.database})`);
-        say(`stopping ${facts.container}`);
-        docker(["stop", "--time", "30", facts.container]);
+        // Its workers first: nothing may write to the database or the media store while they are replaced.
+        const workers = workersOf(facts);
+        for (const container of [...workers, facts.container]) {
+            say(`stopping ${container}`);
+            docker(["stop", "--time", "30", container]);
+        }
         try {
             await restoreDatabase(facts, staging);
             say("putting media, signing key and homeserver.yaml back");
@@ -148,12 +152,21 @@ export async function restore(facts: StackFacts, archive: string, force: boolean
             // Not started on a half-restored database: Synapse would make an empty one its own.
             throw new OpsError(`${err instanceof Error ? err.message : String(err)}\n${facts.container} is left stopped on half-restored data: run the restore again with --force${overwritten ? ` (what was there before is in ${overwritten})` : ""}`);
         }
-        say(`starting ${facts.container}`);
-        docker(["start", facts.container]);
+        for (const container of [facts.container, ...workers]) {
+            say(`starting ${container}`);
+            docker(["start", container]);
+        }
         return { manifest, overwritten };
     } finally {
         fs.rmSync(staging, { recursive: true, force: true });
     }
+}
+
+/** The homeserver's worker containers (named after it, labelled as workers), running or not. */
+function workersOf(facts: StackFacts): string[] {
+    return docker(["ps", "-a", "--filter", "label=io.synapse-stack.role=worker", "--format", "{{.Names}}"])
+        .split("\n")
+        .filter((name) => name.startsWith(`${facts.container}-`));
 }
 
 /**

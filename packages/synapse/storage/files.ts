@@ -15,7 +15,7 @@ export interface VolumeFileArgs {
     /** The file's content; a secret stays one (it travels on stdin). */
     content: pulumi.Input<string>;
     /** The user:group that writes (and so owns) the file. Default 0:0. */
-    user?: string;
+    user?: pulumi.Input<string>;
     /** The secret key of the stack's fingerprints (the content may be a secret). */
     fingerprintKey: pulumi.Input<string>;
 }
@@ -32,10 +32,10 @@ export class VolumeFile extends pulumi.ComponentResource {
     constructor(name: string, args: VolumeFileArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synapse:index:VolumeFile", name, {}, opts);
 
-        const create = pulumi.all([args.image, args.volumeName]).apply(([image, volume]) =>
+        const create = pulumi.all([args.image, args.volumeName, args.user ?? "0:0"]).apply(([image, volume, user]) =>
             helperCommand({
                 image,
-                user: args.user ?? "0:0",
+                user,
                 stdin: true,
                 hardening: { pidsLimit: 16, tmpfs: {}, memoryMb: 64 },
                 mounts: [{ volume, target: args.mountPath, writable: true }],

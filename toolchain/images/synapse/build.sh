@@ -2,13 +2,13 @@
 # build.sh [VERSION [TARGET]]: a local image of Synapse VERSION (default: the release packages/synapse/runtime/images.ts pins)
 # tagged TARGET (default synapse-local:v<VERSION>), for hosts that reach PyPI and a Debian mirror but no registry.
 # Wheels are downloaded on the host (pip there knows this network's proxy and CA), then installed in the image
-# on the shared Debian base (../lib.sh). SYNAPSE_EXTRAS adds extras (default postgres; each needs Linux wheels).
+# on the shared Debian base (../lib.sh). SYNAPSE_EXTRAS sets the extras (default postgres,redis: PostgreSQL, and Redis for workers; each needs Linux wheels).
 PROG=synapse-image
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 VERSION="${1:-$(sed -n 's/^export const SYNAPSE_IMAGE = "matrixdotorg\/synapse:v\(.*\)";$/\1/p' "$REPO_ROOT/packages/synapse/runtime/images.ts")}"
 TARGET="${2:-synapse-local:v$VERSION}"
-EXTRAS="${SYNAPSE_EXTRAS:-postgres}"
+EXTRAS="${SYNAPSE_EXTRAS:-postgres,redis}"
 [[ "$VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+(rc[0-9]+)?$ ]] ||
     die "\"$VERSION\" is not a Synapse release" "pass one such as 1.163.2 (pip index versions matrix-synapse lists them)"
 

@@ -1,0 +1,221 @@
+// Which Synapse process serves which request, as Synapse's docs/workers.md says (1.163): the one routing table of the
+// edge, first match wins, each row tested on its own. Regexes are copied from the docs; Caddy's path_regexp is RE2,
+// which takes them as they are.
+import type { WorkerKind } from "./kinds";
+
+/** How the edge spreads a row's requests over its processes. */
+export const Balance = {
+    /** Any process of the kind, in turn. */
+    RoundRobin: "round_robin",
+    /** One user's requests to one process (its sync stream stays warm there): a hash of the access token. */
+    PerUser: "header Authorization",
+    /** One remote server's transactions to one process, in order: a hash of the source address. */
+    PerSource: "ip_hash",
+    /** The first healthy process, so one room's pagination stays on one instance. */
+    First: "first",
+} as const;
+export type Balance = (typeof Balance)[keyof typeof Balance];
+
+/** A row of the routing table. */
+export interface Route {
+    /** What the row is, as docs/workers.md groups it. */
+    name: string;
+    /** Path regexes (any matches). */
+    paths: readonly string[];
+    /** Only these methods; absent: any. */
+    methods?: readonly string[];
+    /** The kind of process that serves the row, when the homeserver has one; main otherwise. */
+    kind: WorkerKind;
+    balance: Balance;
+}
+
+const CLIENT = "^/_matrix/client/(api/v1|r0|v3|unstable)";
+const CLIENT_V3 = "^/_matrix/client/(r0|v3|unstable)";
+
+/** The table, in order: the first row that matches a request routes it; no row matching means main. */
+export const ROUTES: readonly Route[] = [
+    {
+        name: "sync",
+        paths: [
+            "^/_matrix/client/(r0|v3)/sync$",
+            "^/_matrix/client/(api/v1|r0|v3)/events$",
+            "^/_matrix/client/(api/v1|r0|v3)/initialSync$",
+            "^/_matrix/client/(api/v1|r0|v3)/rooms/[^/]+/initialSync$",
+        ],
+        kind: "sync",
+        balance: Balance.PerUser,
+    },
+    { name: "inbound federation transactions", paths: ["^/_matrix/federation/v1/send/"], kind: "federationReader", balance: Balance.PerSource },
+    {
+        // Before the federation reads: /_matrix/federation/v1/media/ is the media repository's.
+        name: "media",
+        paths: [
+            "^/_matrix/media/",
+            "^/_matrix/client/v1/media/",
+            "^/_matrix/federation/v1/media/",
+            "^/_synapse/admin/v1/purge_media_cache$",
+            "^/_synapse/admin/v1/room/.*/media.*$",
+            "^/_synapse/admin/v1/user/.*/media.*$",
+            "^/_synapse/admin/v1/media/.*$",
+            "^/_synapse/admin/v1/quarantine_media/.*$",
+            "^/_synapse/admin/v1/users/.*/media$",
+        ],
+        kind: "media",
+        balance: Balance.First,
+    },
+    {
+        name: "federation requests",
+        paths: [
+            "^/_matrix/federation/v1/version$",
+            "^/_matrix/federation/v1/event/",
+            "^/_matrix/federation/v1/state/",
+            "^/_matrix/federation/v1/state_ids/",
+            "^/_matrix/federation/v1/backfill/",
+            "^/_matrix/federation/v1/get_missing_events/",
+            "^/_matrix/federation/v1/publicRooms",
+            "^/_matrix/federation/v1/query/",
+            "^/_matrix/federation/v1/make_join/",
+            "^/_matrix/federation/v1/make_leave/",
+            "^/_matrix/federation/(v1|v2)/send_join/",
+            "^/_matrix/federation/(v1|v2)/send_leave/",
+            "^/_matrix/federation/v1/make_knock/",
+            "^/_matrix/federation/v1/send_knock/",
+            "^/_matrix/federation/(v1|v2)/invite/",
+            "^/_matrix/federation/v1/event_auth/",
+            "^/_matrix/federation/v1/timestamp_to_event/",
+            "^/_matrix/federation/v1/exchange_third_party_invite/",
+            "^/_matrix/federation/v1/user/devices/",
+            "^/_matrix/key/v2/query",
+            "^/_matrix/federation/v1/hierarchy/",
+        ],
+        kind: "federationReader",
+        balance: Balance.RoundRobin,
+    },
+    // The stream writers' paths: main writes these streams (no stream-writer kind yet), so they must not reach a
+    // worker through the broader client rows below.
+    {
+        name: "stream writers' paths (main writes typing, to-device, receipts, account data, presence, push rules)",
+        paths: [
+            `${CLIENT}/rooms/.*/typing`,
+            `${CLIENT_V3}/sendToDevice/`,
+            `${CLIENT_V3}/rooms/.*/receipt`,
+            `${CLIENT_V3}/rooms/.*/read_markers`,
+        ],
+        kind: "main",
+        balance: Balance.First,
+    },
+    { name: "room pagination (one instance per room)", paths: [`${CLIENT}/rooms/.*/messages$`], kind: "client", balance: Balance.First },
+    {
+        name: "reads of streams main writes",
+        paths: [`${CLIENT}/pushrules/`, `${CLIENT_V3}/.*/tags`, `${CLIENT_V3}/.*/account_data`, `${CLIENT}/presence/`, "^/_synapse/admin/v2/users/[^/]+$"],
+        methods: ["GET"],
+        kind: "client",
+        balance: Balance.RoundRobin,
+    },
+    {
+        name: "writes of streams main writes",
+        paths: [`${CLIENT}/pushrules/`, `${CLIENT_V3}/.*/tags`, `${CLIENT_V3}/.*/account_data`, `${CLIENT}/presence/`, "^/_synapse/admin/v2/users/[^/]+$"],
+        kind: "main",
+        balance: Balance.First,
+    },
+    {
+        name: "client API",
+        paths: [
+            `${CLIENT}/createRoom$`,
+            `${CLIENT}/publicRooms$`,
+            `${CLIENT}/rooms/.*/joined_members$`,
+            `${CLIENT}/rooms/.*/context/.*$`,
+            `${CLIENT}/rooms/.*/members$`,
+            `${CLIENT}/rooms/.*/state$`,
+            "^/_matrix/client/v1/rooms/.*/hierarchy$",
+            "^/_matrix/client/(v1|unstable)/rooms/.*/relations/",
+            "^/_matrix/client/v1/rooms/.*/threads$",
+            "^/_matrix/client/unstable/im.nheko.summary/summary/.*$",
+            "^/_matrix/client/v1/room_summary/.*$",
+            `${CLIENT_V3}/account/3pid$`,
+            `${CLIENT_V3}/account/whoami$`,
+            `${CLIENT_V3}/account/deactivate$`,
+            "^/_matrix/client/(r0|v3)/delete_devices$",
+            `${CLIENT}/devices(/|$)`,
+            "^/_matrix/client/versions$",
+            `${CLIENT}/voip/turnServer$`,
+            `${CLIENT}/rooms/.*/event/`,
+            `${CLIENT}/joined_rooms$`,
+            "^/_matrix/client/v1/rooms/.*/timestamp_to_event$",
+            "^/_matrix/client/(api/v1|r0|v3|unstable/.*)/rooms/.*/aliases",
+            `${CLIENT}/search$`,
+            `${CLIENT_V3}/user/.*/filter(/|$)`,
+            `${CLIENT}/directory/room/.*$`,
+            `${CLIENT_V3}/capabilities$`,
+            `${CLIENT_V3}/notifications$`,
+            "^/_synapse/admin/v1/rooms/[^/]+$",
+            `${CLIENT_V3}/keys/query$`,
+            `${CLIENT_V3}/keys/changes$`,
+            `${CLIENT_V3}/keys/claim$`,
+            `${CLIENT_V3}/room_keys/`,
+            `${CLIENT_V3}/keys/upload`,
+            `${CLIENT}/keys/device_signing/upload$`,
+            `${CLIENT}/keys/signatures/upload$`,
+            `${CLIENT}/login$`,
+            `${CLIENT_V3}/register$`,
+            `${CLIENT_V3}/register/available$`,
+            "^/_matrix/client/v1/register/m.login.registration_token/validity$",
+            `${CLIENT_V3}/password_policy$`,
+            `${CLIENT}/rooms/.*/redact`,
+            `${CLIENT}/rooms/.*/send`,
+            `${CLIENT}/rooms/.*/state/`,
+            `${CLIENT}/rooms/.*/(join|invite|leave|ban|unban|kick)$`,
+            `${CLIENT}/join/`,
+            `${CLIENT}/knock/`,
+            `${CLIENT}/profile/`,
+            `${CLIENT_V3}/user_directory/search$`,
+            "^/_matrix/client/unstable/org.matrix.msc4140/delayed_events(/[^/]+(/restart)?)?$",
+        ],
+        kind: "client",
+        balance: Balance.RoundRobin,
+    },
+];
+
+/** The kind of process a request goes to, given the kinds the homeserver runs: main when none of a row's kind runs. */
+export function routeFor(method: string, path: string, running: ReadonlySet<WorkerKind>): { route?: Route; kind: WorkerKind } {
+    for (const route of ROUTES) {
+        if ((route.methods === undefined || route.methods.includes(method)) && route.paths.some((pattern) => new RegExp(pattern).test(path))) {
+            return { route, kind: route.kind !== "main" && running.has(route.kind) ? route.kind : "main" };
+        }
+    }
+    return { kind: "main" };
+}
+
+/** How long the edge holds a request while it looks for a healthy process (a worker restarting, main migrating). */
+const TRY_DURATION = "30s";
+
+/**
+ * The routing table as Caddyfile lines: a `route` block (literal order, first match wins) with one matcher and one
+ * reverse_proxy per row, to the row's processes when the homeserver runs its kind and to main otherwise. Each pool
+ * is health-checked (/health on every worker listener): a dead process gets no requests until it answers again, and a
+ * request finds another process, or waits for one, rather than failing.
+ */
+export function renderRoutes(upstreams: Readonly<Partial<Record<string, readonly string[]>>>, main: string): string {
+    const pool = (balance: Balance) =>
+        [
+            `lb_policy ${balance}`,
+            `lb_try_duration ${TRY_DURATION}`,
+            "lb_try_interval 250ms",
+            "health_uri /health",
+            "health_interval 2s",
+            "health_timeout 2s",
+            "fail_duration 10s",
+        ].map((line) => `\t\t${line}`).join("\n");
+    const lines = ROUTES.map((route, index) => {
+        const hosts = route.kind === "main" ? [] : (upstreams[route.kind] ?? []);
+        const matcher = [
+            `\t@route${index} {`,
+            `\t\tpath_regexp route${index} ${route.paths.map((pattern) => `(?:${pattern})`).join("|")}`,
+            ...(route.methods ? [`\t\tmethod ${route.methods.join(" ")}`] : []),
+            "\t}",
+        ];
+        const proxy = hosts.length > 0 ? [`\treverse_proxy @route${index} ${hosts.join(" ")} {`, pool(route.balance), "\t}"] : [`\treverse_proxy @route${index} ${main}`];
+        return [`\t# ${route.name}`, ...matcher, ...proxy].join("\n");
+    });
+    return ["route {", ...lines, `\treverse_proxy ${main} {\n\t\tlb_try_duration ${TRY_DURATION}\n\t\tlb_try_interval 250ms\n\t}`, "}"].join("\n");
+}

@@ -1,0 +1,177 @@
+// Synapse workers on one host: the internal network and Redis they share with main (WorkerBus, declared before main),
+// and the worker processes themselves (Workers, after main has migrated the database). Every process runs the
+// homeserver's image with its hardening and labels.
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { DEFAULTS } from "../homeserver/rules";
+import { containerHardening, type Hardening } from "../runtime/hardening";
+import { imageResource } from "../runtime/images";
+import { LABEL_PREFIX, labelList, ownerLabels } from "../runtime/labels";
+import { PidsLimit } from "../runtime/limits";
+import { VolumeFile } from "../storage/files";
+import { WORKER_HTTP_PORT, workerConfig, type WorkerKind, type WorkerProcess } from "./kinds";
+
+/** Redis holds nothing worth keeping (Synapse uses it for replication pub/sub): no volume, a small tmpfs, no saves. */
+const REDIS_HARDENING: Hardening = {
+    pidsLimit: 64,
+    tmpfs: { "/data": "rw,noexec,nosuid,nodev,size=16m" },
+    memoryMb: 256,
+};
+
+export interface WorkerBusArgs {
+    /** The Redis image (official, or a local build with its interface). */
+    redisImage?: pulumi.Input<string>;
+    /** The homeserver's container name: the network, Redis and the workers are named after it. */
+    containerName: pulumi.Input<string>;
+    /** Owner labels: project and stack. */
+    labels: { project: string; stack: string };
+}
+
+/**
+ * What main and its workers share: an internal network (no route out, nothing published) that only the Synapse
+ * processes and Redis join, Redis on it, and the replication secret. Redis has no password: only the Synapse
+ * processes can reach it (its password could only reach it on its command line or environment, which `docker
+ * inspect` shows); replication is authenticated by the secret as well as isolated.
+ */
+export class WorkerBus extends pulumi.ComponentResource {
+    /** The internal network's name. */
+    public readonly networkName: pulumi.Output<string>;
+    /** Redis's host name on it. */
+    public readonly redisHost: pulumi.Output<string>;
+    /** worker_replication_secret (a Pulumi secret). */
+    public readonly replicationSecret: pulumi.Output<string>;
+
+    constructor(name: string, args: WorkerBusArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("synapse:index:WorkerBus", name, {}, opts);
+        const { project, stack } = args.labels;
+        const network = new docker.Network(
+            `${name}-network`,
+            { name: pulumi.interpolate`${args.containerName}-workers`, internal: true, labels: labelList(ownerLabels(project, stack, "workers-network")) },
+            { parent: this, deleteBeforeReplace: true },
+        );
+        const image = imageResource(`${name}-redis-image`, args.redisImage ?? DEFAULTS.redisImage, this);
+        const redis = new docker.Container(
+            `${name}-redis`,
+            {
+                name: pulumi.interpolate`${args.containerName}-redis`,
+                image: image.imageId,
+                // The image's user and ids; no snapshots, no append-only file: nothing in it outlives a restart.
+                user: "999:999",
+                // `--save` with no value is `save ""` (no snapshots); the provider refuses an empty argument.
+                command: ["redis-server", "--save", "--appendonly", "no"],
+                networksAdvanced: [{ name: network.name }],
+                restart: "unless-stopped",
+                healthcheck: { tests: ["CMD", "redis-cli", "ping"], interval: "5s", timeout: "3s", retries: 3 },
+                wait: false,
+                ...containerHardening(REDIS_HARDENING),
+                labels: labelList(ownerLabels(project, stack, "redis")),
+            },
+            { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["healthcheck"] },
+        );
+        new PidsLimit(`${name}-redis-pids`, { containerName: redis.name, containerId: redis.id, limit: REDIS_HARDENING.pidsLimit }, { parent: this });
+        this.networkName = network.name;
+        this.redisHost = redis.name;
+        this.replicationSecret = new random.RandomPassword(`${name}-replication-secret`, { length: 40, special: false }, { parent: this }).result;
+        this.registerOutputs({ networkName: this.networkName, redisHost: this.redisHost });
+    }
+}
+
+export interface WorkerProcessesArgs {
+    /** The workers to run (plain values: each is a container). */
+    processes: readonly WorkerProcess[];
+    /** The homeserver's image id. */
+    image: pulumi.Input<string>;
+    /** The homeserver's container name: each worker's is `<it>-<worker name>`. */
+    containerName: pulumi.Input<string>;
+    /** The data volume, mounted read-only but for the media worker, which writes the media store. */
+    volumeName: pulumi.Input<string>;
+    /** The config paths main runs with (generated config and overlay): each worker reads them, then its own file. */
+    configPaths: pulumi.Input<string[]>;
+    /** The networks each worker joins: the edge's and outbound (federation), the database's, the worker bus. */
+    networks: pulumi.Input<string>[];
+    /** Whether the homeserver federates (the federation reader's listener serves federation). */
+    federation: boolean;
+    uid: pulumi.Input<number>;
+    gid: pulumi.Input<number>;
+    timezone: pulumi.Input<string>;
+    /** The homeserver's hardening, which every worker shares. */
+    hardening: Hardening;
+    /** Owner labels: project and stack. */
+    labels: { project: string; stack: string };
+    /** The secret key of the stack's fingerprints. */
+    fingerprintKey: pulumi.Input<string>;
+}
+
+/**
+ * Each worker's listener as the edge reaches it (host:port), by kind: from the names alone, so the edge is configured
+ * while the workers still start (its health checks send them requests once they answer).
+ */
+export function workerUpstreams(containerName: string, processes: readonly WorkerProcess[]): Partial<Record<WorkerKind, string[]>> {
+    const byKind: Partial<Record<WorkerKind, string[]>> = {};
+    for (const worker of processes) {
+        (byKind[worker.kind] ??= []).push(`${containerName}-${worker.name}:${WORKER_HTTP_PORT}`);
+    }
+    return byKind;
+}
+
+/** The worker processes, each a container of the homeserver's image with its own file in the data volume. */
+export class Workers extends pulumi.ComponentResource {
+    constructor(name: string, args: WorkerProcessesArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("synapse:index:Workers", name, {}, opts);
+        const { project, stack } = args.labels;
+        for (const worker of args.processes) {
+            const containerName = pulumi.interpolate`${args.containerName}-${worker.name}`;
+            // Beside, not inside, synapse-stack/: generate removes every file there but the overlays in use.
+            const filePath = `synapse-stack-worker-${worker.name}.yaml`;
+            // Written once per worker: adding or removing one touches no other process.
+            const file = new VolumeFile(
+                `${name}-${worker.name}-config`,
+                {
+                    image: args.image,
+                    volumeName: args.volumeName,
+                    mountPath: "/data",
+                    path: filePath,
+                    content: JSON.stringify(workerConfig(worker, args.federation), null, 2),
+                    user: pulumi.interpolate`${args.uid}:${args.gid}`,
+                    fingerprintKey: args.fingerprintKey,
+                },
+                { parent: this },
+            );
+            const container = new docker.Container(
+                `${name}-${worker.name}`,
+                {
+                    name: containerName,
+                    image: args.image,
+                    user: pulumi.interpolate`${args.uid}:${args.gid}`,
+                    command: pulumi
+                        .output(args.configPaths)
+                        .apply((paths) => ["run", "-m", "synapse.app.generic_worker", ...[...paths, `/data/${filePath}`].flatMap((configPath) => ["--config-path", configPath])]),
+                    envs: [pulumi.interpolate`TZ=${args.timezone}`],
+                    volumes: [{ volumeName: args.volumeName, containerPath: "/data", readOnly: worker.kind !== "media" }],
+                    networksAdvanced: args.networks.map((network) => ({ name: network })),
+                    restart: "unless-stopped",
+                    healthcheck: {
+                        tests: ["CMD", "curl", "-fSs", `http://localhost:${WORKER_HTTP_PORT}/health`],
+                        interval: "5s",
+                        timeout: "5s",
+                        // A worker on a busy host takes longer than main to start (it waits for Redis and main).
+                        startPeriod: "60s",
+                        retries: 3,
+                    },
+                    wait: false,
+                    destroyGraceSeconds: 30,
+                    ...containerHardening(args.hardening),
+                    labels: [
+                        ...labelList(ownerLabels(project, stack, "worker")),
+                        { label: `${LABEL_PREFIX}.worker`, value: worker.name },
+                        { label: `${LABEL_PREFIX}.config`, value: file.fingerprint },
+                    ],
+                },
+                { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["healthcheck"] },
+            );
+            new PidsLimit(`${name}-${worker.name}-pids`, { containerName: container.name, containerId: container.id, limit: args.hardening.pidsLimit }, { parent: this });
+        }
+        this.registerOutputs({});
+    }
+}

@@ -1,0 +1,224 @@
+// Synapse workers: the routing table (one test per row), the kinds and their counts, the shared config, and a
+// Homeserver with workers under Pulumi's mocks.
+import assert from "node:assert/strict";
+import { before, describe, it } from "node:test";
+import {
+    countProblems,
+    Homeserver,
+    renderRoutes,
+    routeFor,
+    ROUTES,
+    sharedWorkerConfig,
+    validateHomeserverArgs,
+    workerConfig,
+    workerCounts,
+    type WorkerKind,
+    workerProcesses,
+} from "@synapse-stack/synapse";
+import { parseConfig } from "../../config";
+import { ConfigError } from "../../config/keys";
+import { allStrings, declared, installMocks } from "./harness";
+
+const ALL: ReadonlySet<WorkerKind> = new Set(["client", "sync", "federationReader", "federationSender", "pusher", "media", "background"]);
+
+describe("the routing table, row by row", () => {
+    const rows: { method: string; path: string; row: string | undefined; kind: WorkerKind }[] = [
+        { method: "GET", path: "/_matrix/client/v3/sync", row: "sync", kind: "sync" },
+        { method: "GET", path: "/_matrix/client/r0/events", row: "sync", kind: "sync" },
+        { method: "GET", path: "/_matrix/client/v3/rooms/!a:b/initialSync", row: "sync", kind: "sync" },
+        { method: "PUT", path: "/_matrix/federation/v1/send/1234", row: "inbound federation transactions", kind: "federationReader" },
+        { method: "POST", path: "/_matrix/media/v3/upload", row: "media", kind: "media" },
+        { method: "GET", path: "/_matrix/client/v1/media/download/a.org/xyz", row: "media", kind: "media" },
+        { method: "GET", path: "/_matrix/federation/v1/media/download/xyz", row: "media", kind: "media" },
+        { method: "GET", path: "/_matrix/federation/v1/query/profile", row: "federation requests", kind: "federationReader" },
+        { method: "GET", path: "/_matrix/key/v2/query", row: "federation requests", kind: "federationReader" },
+        {
+            method: "PUT",
+            path: "/_matrix/client/v3/rooms/!a:b/typing/@u:b",
+            row: "stream writers' paths (main writes typing, to-device, receipts, account data, presence, push rules)",
+            kind: "main",
+        },
+        {
+            method: "PUT",
+            path: "/_matrix/client/v3/sendToDevice/m.room_key/1",
+            row: "stream writers' paths (main writes typing, to-device, receipts, account data, presence, push rules)",
+            kind: "main",
+        },
+        { method: "GET", path: "/_matrix/client/v3/rooms/!a:b/messages", row: "room pagination (one instance per room)", kind: "client" },
+        { method: "GET", path: "/_matrix/client/v3/pushrules/", row: "reads of streams main writes", kind: "client" },
+        { method: "PUT", path: "/_matrix/client/v3/user/@u:b/account_data/m.direct", row: "writes of streams main writes", kind: "main" },
+        { method: "PUT", path: "/_matrix/client/v3/rooms/!a:b/send/m.room.message/1", row: "client API", kind: "client" },
+        { method: "POST", path: "/_matrix/client/v3/login", row: "client API", kind: "client" },
+        { method: "POST", path: "/_matrix/client/v3/keys/query", row: "client API", kind: "client" },
+        { method: "GET", path: "/_matrix/client/versions", row: "client API", kind: "client" },
+        { method: "GET", path: "/_matrix/client/v3/login/sso/redirect", row: undefined, kind: "main" },
+        { method: "GET", path: "/_synapse/admin/v1/server_version", row: undefined, kind: "main" },
+    ];
+    for (const { method, path, row, kind } of rows) {
+        it(`${method} ${path} → ${kind}${row ? ` (${row})` : " (no row: main)"}`, () => {
+            const routed = routeFor(method, path, ALL);
+            assert.equal(routed.route?.name, row);
+            assert.equal(routed.kind, kind);
+        });
+    }
+
+    it("every row of the table is tested above", () => {
+        const tested = new Set(rows.map((row) => row.row));
+        assert.deepEqual(ROUTES.map((route) => route.name).filter((name) => !tested.has(name)), []);
+    });
+
+    it("sends a row to main when the homeserver runs no worker of its kind", () => {
+        assert.equal(routeFor("GET", "/_matrix/client/v3/sync", new Set(["client"])).kind, "main");
+        assert.equal(routeFor("POST", "/_matrix/media/v3/upload", new Set()).kind, "main");
+    });
+
+    it("renders each row in order, balanced and health-checked, with main as the last resort", () => {
+        const routes = renderRoutes({ sync: ["s-1:8083", "s-2:8083"], client: ["c-1:8083"] }, "main:8008");
+        assert.match(routes, /^route \{/);
+        assert.match(routes, /reverse_proxy @route0 s-1:8083 s-2:8083 \{\n\t\tlb_policy header Authorization\n/);
+        assert.match(routes, /health_uri \/health/);
+        assert.match(routes, /reverse_proxy @route2 main:8008\n/, "no media worker: media to main");
+        assert.ok(routes.indexOf("@route0") < routes.indexOf("@route8"), "first match wins in table order");
+        assert.match(routes, /\treverse_proxy main:8008 \{\n\t\tlb_try_duration 30s/);
+    });
+});
+
+describe("worker kinds and counts", () => {
+    it("one-of-each is one of every kind, and a count overrides it", () => {
+        assert.deepEqual(workerCounts("one-of-each", { client: 2 }), { client: 2, sync: 1, federationReader: 1, federationSender: 1, pusher: 1, media: 1, background: 1 });
+        assert.deepEqual(Object.values(workerCounts(undefined, {})), [0, 0, 0, 0, 0, 0, 0]);
+    });
+
+    it("refuses counts Synapse refuses, saying why", () => {
+        assert.deepEqual(countProblems({ media: 2, background: 2, client: -1, sync: 1.5 }, "workers"), [
+            "workers.client -1 is not valid: expected a whole number from 0 to 16",
+            "workers.sync 1.5 is not valid: expected a whole number from 0 to 16",
+            "workers.media 2 is not valid: expected a whole number from 0 to 1 (several media workers need one media store and one of them running its background jobs)",
+            "workers.background 2 is not valid: expected a whole number from 0 to 1 (Synapse runs background tasks on exactly one process (run_background_tasks_on))",
+        ]);
+    });
+
+    it("names each worker by kind and number, as Synapse's worker_name", () => {
+        assert.deepEqual(workerProcesses(workerCounts(undefined, { client: 2, federationSender: 1 })).map((worker) => worker.name), ["client-1", "client-2", "federation-sender-1"]);
+    });
+
+    it("shares Redis, the instance map and each role's instances; client workers change none of it", () => {
+        const settings = { mainHost: "hs", redisHost: "hs-redis", replicationSecretPath: "/data/s" };
+        const shared = sharedWorkerConfig(workerProcesses(workerCounts("one-of-each", {})), settings);
+        assert.deepEqual(shared, {
+            redis: { enabled: true, host: "hs-redis", port: 6379 },
+            worker_replication_secret_path: "/data/s",
+            instance_map: { main: { host: "hs", port: 9093 } },
+            enable_metrics: true,
+            federation_sender_instances: ["federation-sender-1"],
+            pusher_instances: ["pusher-1"],
+            run_background_tasks_on: "background-1",
+            enable_media_repo: false,
+            media_instance_running_background_jobs: "media-1",
+        });
+        const more = sharedWorkerConfig(workerProcesses(workerCounts("one-of-each", { client: 3, sync: 2 })), settings);
+        assert.deepEqual(more, shared);
+        assert.deepEqual(sharedWorkerConfig([], settings), {}, "no workers: nothing shared, one process as before");
+    });
+
+    it("gives each worker its listener, its metrics, and the media worker the media repository", () => {
+        const [media] = workerProcesses(workerCounts(undefined, { media: 1 }));
+        const config = workerConfig(media, true) as { worker_listeners: { resources?: { names: string[] }[]; type: string }[]; enable_media_repo?: boolean };
+        assert.deepEqual(config.worker_listeners.map((listener) => listener.type), ["http", "metrics"]);
+        assert.deepEqual(config.worker_listeners[0].resources?.[0].names, ["media"]);
+        assert.equal(config.enable_media_repo, true);
+        const [pusher] = workerProcesses(workerCounts(undefined, { pusher: 1 }));
+        assert.deepEqual((workerConfig(pusher, true) as typeof config).worker_listeners[0].resources?.[0].names, ["health"]);
+    });
+});
+
+describe("the rules about workers", () => {
+    it("refuses workers without PostgreSQL, serving workers without the edge, and counts Synapse refuses", () => {
+        assert.deepEqual(validateHomeserverArgs({ serverName: "chat.example.org", workers: { preset: "one-of-each" } }), [
+            "workers needs postgres: Synapse's workers share one PostgreSQL database (they do not run on SQLite)",
+            "workers.client, workers.sync, workers.federationReader, workers.media needs edge: requests reach those workers only through the edge's routing",
+        ]);
+        assert.deepEqual(validateHomeserverArgs({ serverName: "chat.example.org", postgres: {}, workers: { pusher: 2, federationSender: 1 } }), [], "background kinds need no edge");
+        assert.deepEqual(validateHomeserverArgs({ serverName: "chat.example.org", postgres: {}, workers: { media: 2, preset: "many" as "none" } }), [
+            "workers.media 2 is not valid: expected a whole number from 0 to 1 (several media workers need one media store and one of them running its background jobs)",
+            'workers.preset "many" is not valid: expected one of none, one-of-each',
+        ]);
+    });
+
+    it("the stack refuses the same in synapse:* terms", () => {
+        const problems = (raw: Record<string, string>) => {
+            try {
+                parseConfig({ serverName: "matrix.example.org", ...raw }, { stack: "dev" });
+                return [];
+            } catch (err) {
+                return (err as ConfigError).problems;
+            }
+        };
+        assert.deepEqual(problems({ workers: JSON.stringify({ preset: "one-of-each", media: 2, colour: 1 }) }), [
+            "synapse:workers.colour is not a worker setting: known keys are preset, client, sync, federationReader, federationSender, pusher, media, background",
+            "synapse:workers.media 2 is not valid: expected a whole number from 0 to 1 (several media workers need one media store and one of them running its background jobs)",
+        ]);
+        assert.deepEqual(problems({ workers: JSON.stringify({ sync: 1 }) }), [
+            "synapse:workers needs synapse:database postgres: Synapse's workers share one PostgreSQL database (they do not run on SQLite)",
+            "synapse:workers.sync needs synapse:tls: requests reach those workers only through the edge's routing",
+        ]);
+        assert.deepEqual(problems({ redisImage: "redis:8.0" }), ["synapse:redisImage is set but synapse:workers is not: Redis runs only with workers; set synapse:workers, or remove it"]);
+        const config = parseConfig({ serverName: "matrix.example.org", database: "postgres", tls: "internal", workers: JSON.stringify({ preset: "one-of-each", client: "2" }) }, { stack: "dev" });
+        assert.deepEqual(config.workers, { preset: "one-of-each", client: 2 });
+    });
+});
+
+describe("a Homeserver with workers", () => {
+    type Container = { name: string; user: string; command: string[]; ports?: unknown[]; volumes?: { volumeName: string; readOnly?: boolean }[]; networksAdvanced?: { name: string }[] };
+    let containers: Record<string, Container>;
+
+    before(async () => {
+        await installMocks("lib", "chat.example.org");
+        new Homeserver("chat", { serverName: "chat.example.org", postgres: {}, edge: { tls: "internal" }, workers: { preset: "one-of-each" } });
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        containers = Object.fromEntries(declared.filter((r) => r.type === "docker:index/container:Container").map((r) => [String(r.inputs.name), r.inputs as unknown as Container]));
+    });
+
+    it("runs main, Redis and one container per worker, none of them published but the edge", () => {
+        assert.deepEqual(Object.keys(containers).sort(), [
+            "chat", "chat-background-1", "chat-client-1", "chat-db", "chat-edge", "chat-federation-reader-1", "chat-federation-sender-1", "chat-media-1", "chat-pusher-1",
+            "chat-redis", "chat-sync-1",
+        ]);
+        for (const [name, container] of Object.entries(containers).filter(([name]) => name !== "chat-edge")) {
+            assert.deepEqual(container.ports ?? [], [], `${name} is published nowhere`);
+        }
+    });
+
+    it("puts Redis on the internal worker network alone, and every Synapse process on it", () => {
+        const network = declared.find((r) => r.type === "docker:index/network:Network" && r.inputs.name === "chat-workers");
+        assert.equal(network?.inputs.internal, true);
+        assert.deepEqual(containers["chat-redis"].networksAdvanced?.map((n) => n.name), ["chat-workers"]);
+        for (const name of ["chat", "chat-client-1", "chat-media-1"]) {
+            assert.ok(containers[name].networksAdvanced?.some((n) => n.name === "chat-workers"), `${name} joins the worker network`);
+        }
+    });
+
+    it("runs each worker as the homeserver's user, on its own file, mounting the data read-only but for media", () => {
+        const client = containers["chat-client-1"];
+        assert.equal(client.user, "1000:1000");
+        assert.deepEqual(client.command.slice(0, 3), ["run", "-m", "synapse.app.generic_worker"]);
+        assert.equal(client.command.at(-1), "/data/synapse-stack-worker-client-1.yaml");
+        assert.equal(client.volumes?.[0].readOnly, true);
+        assert.equal(containers["chat-media-1"].volumes?.[0].readOnly, false);
+        assert.deepEqual(containers.chat.command.slice(0, 3), ["run", "--config-path", "/data/homeserver.yaml"], "main runs as before");
+    });
+
+    it("shares Redis and the roles through the overlay, the secret as a file, and routes the edge to the workers", () => {
+        const strings = allStrings(declared.map((r) => r.inputs));
+        // The generate step's request (its stdin's first line) carries the overlay.
+        const request = strings.filter((text) => text.startsWith('{"serverName"')).map((text) => JSON.parse(text.split("\n")[0]) as { overlay: string; files: Record<string, string> })[0];
+        const overlay = request?.overlay;
+        assert.ok(request?.files["replication-secret"], "the replication secret is a file written by generate");
+        assert.ok(overlay?.includes('"host": "chat-redis"'), "Redis by its name on the worker network");
+        assert.ok(overlay?.includes('"worker_replication_secret_path": "/data/synapse-stack-files/replication-secret"'), "the secret by its path, never its value");
+        assert.match(overlay ?? "", /"names": \[\s*"replication"\s*\]/, "main's replication listener");
+        const caddyfile = strings.find((text) => text.includes("path_regexp"));
+        assert.ok(caddyfile?.includes("reverse_proxy @route0 chat-sync-1:8083"), "sync to the sync worker");
+        assert.ok(caddyfile?.includes("reverse_proxy @route2 chat-media-1:8083"), "media to the media worker");
+    });
+});
