@@ -18,6 +18,7 @@ import {
     recordedImage,
     runId,
     setConfig,
+    synapseCounter,
     type SharedBackend,
     sharedBackend,
     type TestStack,
@@ -118,7 +119,9 @@ describe("federation between two stacks over TLS", { timeout: 30 * 60_000 }, () 
         const postgres = { database: "postgres", postgresImage: recordedImage("postgres") };
         // A first, trusting no one yet; B trusting A; then A trusting B: each reads the other's caCertificate output.
         await deploy("a", { ...postgres, federation: federation({ allowList: [serverName("b")] }) });
-        const b = await deploy("b", { ...postgres, federation: federation({ peerStacks: [peer("a")] }) });
+        // B federates through workers: inbound transactions to its federation reader, outbound from its sender.
+        const workers = { workers: JSON.stringify({ federationReader: 1, federationSender: 1 }), redisImage: recordedImage("redis") };
+        const b = await deploy("b", { ...postgres, ...workers, federation: federation({ peerStacks: [peer("a")] }) });
         const a = await deploy("a", { federation: federation({ allowList: [serverName("b")], peerStacks: [peer("b")] }) });
         const state = (await a.stack.stack.exportStack()).deployment as { resources: { type: string; urn: string; outputs?: { outputs?: { caCertificate?: string } } }[] };
         const reference = state.resources.find((resource) => resource.type === "pulumi:pulumi:StackReference" && resource.urn.endsWith(`synapse-peer-organization-synapse-${stackName("b")}`));
@@ -187,6 +190,13 @@ describe("federation between two stacks over TLS", { timeout: 30 * 60_000 }, () 
         await eventually("B reads A's message", async () => ((await b.matrix.messages(b.token, roomId)).includes("hello B, from A") ? true : undefined));
         await send(b, "hello A, from B");
         await eventually("A reads B's message", async () => ((await a.matrix.messages(a.token, roomId)).includes("hello A, from B") ? true : undefined));
+        const bMain = `synapse-${stackName("b")}`;
+        const received = (container: string) => synapseCounter(container, "synapse_http_server_requests_received_total", 'servlet="FederationSendServlet"');
+        assert.ok(received(`${bMain}-federation-reader-1`) >= 1, "B's federation reader took A's transactions");
+        assert.equal(received(bMain), 0, "B's main took none");
+        const sent = (container: string) => synapseCounter(container, "synapse_federation_client_sent_transactions_total");
+        assert.ok(sent(`${bMain}-federation-sender-1`) >= 1, "B's federation sender sent B's transactions");
+        assert.equal(sent(bMain), 0, "B's main sent none");
     });
 
     it("keeps out a third server: not in A's allow list, it cannot join A's room; its untrusted CA is refused by B", async () => {

@@ -84,6 +84,17 @@ export function docker(...args: string[]): string {
     return execFileSync("docker", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 }
 
+/**
+ * The sum of a counter's samples (those whose labels include `labels`, such as `servlet="SyncRestServlet"`) on a
+ * Synapse process's own metrics listener, read from inside its container: the listener is on internal networks only.
+ */
+export function synapseCounter(container: string, metric: string, labels = ""): number {
+    return docker("exec", container, "curl", "-fsS", "http://localhost:9000/_synapse/metrics")
+        .split("\n")
+        .filter((line) => line.startsWith(`${metric}{`) && line.includes(labels))
+        .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
+}
+
 /** The parts of `docker inspect` the tests and the benchmark read. */
 export interface ContainerDetails {
     Id: string;

@@ -21,18 +21,13 @@ import {
     recordedImage,
     runId,
     setConfig,
+    synapseCounter,
     type TestStack,
     up,
 } from "./support";
 
-/** A process's count of requests its servlet `servlet` received, from its own metrics listener (internal only). */
-function requestsReceived(container: string, servlet: string): number {
-    const metrics = docker("exec", container, "curl", "-fsS", "http://localhost:9000/_synapse/metrics");
-    return metrics
-        .split("\n")
-        .filter((line) => line.startsWith("synapse_http_server_requests_received_total{") && line.includes(`servlet="${servlet}"`))
-        .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
-}
+/** A process's count of requests its servlet `servlet` received. */
+const requestsReceived = (container: string, servlet: string) => synapseCounter(container, "synapse_http_server_requests_received_total", `servlet="${servlet}"`);
 
 const lastLogLines = (container: string) => {
     const logs = spawnSync("docker", ["logs", "--tail", "30", container], { encoding: "utf8" });

@@ -155,8 +155,9 @@ export class Workers extends pulumi.ComponentResource {
                         tests: ["CMD", "curl", "-fSs", `http://localhost:${WORKER_HTTP_PORT}/health`],
                         interval: "5s",
                         timeout: "5s",
-                        // A worker on a busy host takes longer than main to start (it waits for Redis and main).
-                        startPeriod: "60s",
+                        // A worker on a busy host takes longer than main to start. Under a minute: the provider reads
+                        // 60s back as 1m0s, and would plan a replacement on every up.
+                        startPeriod: "45s",
                         retries: 3,
                     },
                     wait: false,
