@@ -2,6 +2,7 @@
 // through refresh, transient failures, failed steps, refused settings, a uid change, an admin rename, secrets and
 // destroy with retention. One stack serves every check, with Synapse's default login rate limits; the checks run in
 // order and `after` removes everything even when one fails.
+// Over 300 lines for that reason: the checks share one stack (each new stack costs CI minutes), so they share a file.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";

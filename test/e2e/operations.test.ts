@@ -3,6 +3,7 @@
 // older Synapse release with the automatic backup first, the move to PostgreSQL (a failed port first, which leaves
 // SQLite running), and backup → destroy → restore on PostgreSQL, refused first on the older release (schema too new).
 // The project's own commands run as a user would type them: npm run backup / restore.
+// Over 300 lines: one stack goes through every operation in order (each new stack costs CI minutes), so one file.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";

@@ -1,5 +1,6 @@
 // What the end-to-end tests need around the stack: a throwaway project folder and state per run, the Docker
 // CLI, and a small Matrix client. Everything here talks to the real engine and the real homeserver.
+// Over 300 lines: the one harness every e2e file and the benchmark import; split, each test would import from several.
 import { execFileSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";

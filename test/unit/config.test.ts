@@ -1,3 +1,5 @@
+// The stack's configuration, table-tested with the exact messages: defaults, accepted and refused values per key,
+// transitions, PEM files, unknown keys. Over 300 lines: one table per rule, and the tables read as the list of rules.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { describe, it } from "node:test";

@@ -1,4 +1,5 @@
 // The assertions every stack's graph must satisfy; wiring-<stack>.test.ts run them per stack config.
+// Over 300 lines: each assertion holds for every profile, so they stay together rather than per stack.
 import assert from "node:assert/strict";
 import * as crypto from "node:crypto";
 import { before, describe, it } from "node:test";
