@@ -1,6 +1,6 @@
 // synapse:workers and synapse:redisImage: the preset and counts as given, refused in synapse:* terms with the package's
 // count rules, and the parts workers need (PostgreSQL; the edge for those that serve requests).
-import { countProblems, DatabaseKind, DEFAULTS, RULES, WORKER_KINDS, workerCounts, WorkersPreset } from "@synapse-stack/synapse";
+import { countProblems, DatabaseKind, DEFAULTS, RULES, SERVING_KINDS, WORKER_KINDS, workerCounts, WorkersPreset } from "@synapse-stack/synapse";
 import type { Reader } from "./reader";
 import type { SynapseConfig, WorkersSetting } from "./types";
 
@@ -42,7 +42,7 @@ export function readWorkers(reader: Reader, database: DatabaseKind, tls: Synapse
         if (database !== DatabaseKind.Postgres) {
             reader.problems.push("synapse:workers needs synapse:database postgres: Synapse's workers share one PostgreSQL database (they do not run on SQLite)");
         }
-        const serving = (["client", "sync", "federationReader", "media"] as const).filter((kind) => total[kind] > 0);
+        const serving = SERVING_KINDS.filter((kind) => total[kind] > 0);
         if (serving.length > 0 && tls === "none") {
             reader.problems.push(`synapse:workers.${serving.join(", synapse:workers.")} needs synapse:tls: requests reach those workers only through the edge's routing`);
         }

@@ -35,7 +35,10 @@ export { CADDY_IMAGE, POSTGRES_IMAGE, REDIS_IMAGE, SYNAPSE_IMAGE } from "./runti
 export {
     countProblems,
     MAX_WORKERS,
+    RESTART_ALL_KINDS,
+    SERVING_KINDS,
     sharedWorkerConfig,
+    STREAM_OF,
     WORKER_KINDS,
     type WorkerCountKey,
     type WorkerCounts,

@@ -330,6 +330,8 @@ export interface Transport {
     ca?: string;
     /** Connect here whatever the URL's host resolves to, keeping the host for SNI and the Host header. */
     connectTo?: string;
+    /** How long the server may stay silent before the request fails; 30 s unless set. */
+    timeoutSeconds?: number;
 }
 
 export interface Answer {
@@ -349,7 +351,7 @@ export function send(url: string, options: { method?: string; headers?: Record<s
                 method: options.method ?? "GET",
                 headers: options.headers,
                 ca: options.ca,
-                timeout: 30_000,
+                timeout: (options.timeoutSeconds ?? 30) * 1000,
                 lookup: options.connectTo
                     ? (_host, lookupOptions, callback) => {
                           const family = net.isIPv6(options.connectTo!) ? 6 : 4;
@@ -370,7 +372,7 @@ export function send(url: string, options: { method?: string; headers?: Record<s
                 response.on("error", reject);
             },
         );
-        request.on("timeout", () => request.destroy(new Error(`${url} did not answer within 30 s`)));
+        request.on("timeout", () => request.destroy(new Error(`${url} did not answer within ${options.timeoutSeconds ?? 30} s`)));
         request.on("error", reject);
         request.end(options.body);
     });
@@ -452,10 +454,11 @@ export class Matrix {
         return { status: answer.status, bytes: answer.body };
     }
 
-    async messages(token: string, roomId: string): Promise<string[]> {
+    /** The bodies of a room's last `limit` messages, newest first. */
+    async messages(token: string, roomId: string, limit = 50): Promise<string[]> {
         const { status, json } = await this.request(
             "GET",
-            `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=50`,
+            `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=${limit}`,
             undefined,
             token,
         );

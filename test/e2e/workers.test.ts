@@ -1,8 +1,11 @@
-// Synapse workers on the real engine: PostgreSQL, the TLS edge routing to one worker of each kind, Redis. One stack
-// serves every check, in order: a real client over TLS, each worker's own metrics, a count change that leaves main
-// running, and back to one process with every byte kept.
+// Synapse workers on the real engine: PostgreSQL, the TLS edge routing to one worker of each kind (the stream writers
+// included), Redis. Over 300 lines on purpose: one stack serves every check, in order, each building on the state the
+// last one left: a real client over TLS, each worker's own metrics, a count change that leaves main running, a worker
+// killed as the OOM killer would under client traffic, a change that restarts every process under traffic, 2 → 0 → 2
+// with every message kept, and the replication secret found nowhere in plaintext.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
 import { after, before, describe, it } from "node:test";
 import {
     changesOf,
@@ -21,6 +24,7 @@ import {
     recordedImage,
     runId,
     setConfig,
+    stateFiles,
     synapseCounter,
     type TestStack,
     up,
@@ -29,18 +33,110 @@ import {
 /** A process's count of requests its servlet `servlet` received. */
 const requestsReceived = (container: string, servlet: string) => synapseCounter(container, "synapse_http_server_requests_received_total", `servlet="${servlet}"`);
 
-const lastLogLines = (container: string) => {
-    const logs = spawnSync("docker", ["logs", "--tail", "30", container], { encoding: "utf8" });
+const lastLogLines = (container: string, tail = "30") => {
+    const logs = spawnSync("docker", ["logs", "--tail", tail, container], { encoding: "utf8", maxBuffer: 256 * 2 ** 20 });
     return `${logs.stdout}${logs.stderr}`;
 };
 
 const containerId = (name: string) => docker("inspect", "--format", "{{.Id}}", name);
 
+/**
+ * Client traffic through the edge while something happens: senders putting messages into a room (each PUT carries
+ * its transaction id, so a retry stores the message once) and a syncer following the room. A request that fails is
+ * tried once more, as a client would; `failures` are the requests that failed twice, `firstFailures` those that
+ * needed the retry.
+ */
+class Traffic {
+    readonly sent: string[] = [];
+    readonly failures: string[] = [];
+    firstFailures: string[] = [];
+    requests = 0;
+    private running = true;
+    private readonly loops: Promise<void>[];
+
+    constructor(
+        private readonly matrix: Matrix,
+        private readonly token: string,
+        private readonly roomId: string,
+        label: string,
+    ) {
+        const sender = async (lane: number) => {
+            for (let n = 0; this.running; n++) {
+                const body = `${label} ${lane}.${n}`;
+                const txn = `${label.replace(/\W/g, "")}-${lane}-${n}-${runId()}`;
+                const path = `/_matrix/client/v3/rooms/${encodeURIComponent(this.roomId)}/send/m.room.message/${txn}`;
+                if (await this.attempt(`PUT send ${body}`, () => this.matrix.request("PUT", path, { msgtype: "m.text", body }, this.token))) {
+                    this.sent.push(body);
+                }
+                await new Promise((resolve) => setTimeout(resolve, 500));
+            }
+        };
+        const syncer = async () => {
+            let since = "";
+            while (this.running) {
+                await this.attempt("GET sync", async () => {
+                    const answer = await this.matrix.request("GET", `/_matrix/client/v3/sync?timeout=1000${since ? `&since=${since}` : ""}`, undefined, this.token);
+                    since = answer.status === 200 ? answer.json.next_batch : since;
+                    return answer;
+                });
+            }
+        };
+        this.loops = [sender(1), sender(2), syncer()];
+    }
+
+    private async attempt(what: string, request: () => Promise<{ status: number; json: unknown }>): Promise<boolean> {
+        for (let tries = 1; tries <= 2; tries++) {
+            this.requests++;
+            const outcome = await request().then(
+                (answer) => (answer.status === 200 ? "" : `${answer.status} ${JSON.stringify(answer.json).slice(0, 200)}`),
+                (error: Error) => error.message,
+            );
+            if (outcome === "") {
+                return true;
+            }
+            (tries === 1 ? this.firstFailures : this.failures).push(`${new Date().toISOString()} ${what}: ${outcome}`);
+        }
+        return false;
+    }
+
+    async stop(): Promise<void> {
+        this.running = false;
+        await Promise.all(this.loops);
+    }
+}
+
+/**
+ * The container events (start, die) of a stack from now until `stop`, oldest first: the order processes restarted in.
+ * Followed as they happen: the engine keeps only its last few hundred events, and health checks alone fill that.
+ */
+function followContainerEvents(stackName: string): { stop: () => Promise<{ action: string; name: string; time: number }[]> } {
+    const child = spawn("docker", [
+        "events", "--filter", `label=io.synapse-stack.stack=${stackName}`, "--filter", "type=container", "--filter", "event=start", "--filter", "event=die",
+        "--format", "{{.Action}} {{.Actor.Attributes.name}} {{.TimeNano}}",
+    ]);
+    let text = "";
+    child.stdout.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")));
+    return {
+        stop: async () => {
+            // The engine sends an event as it happens; a moment more lets the last ones arrive.
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+            child.kill();
+            return text.split("\n").filter(Boolean).map((line) => {
+                const [action, name, time] = line.split(" ");
+                return { action, name, time: Number(time) };
+            });
+        },
+    };
+}
+
 describe("Synapse workers behind the edge", { timeout: 30 * 60_000 }, () => {
     const name = `e2e-${runId()}-workers`;
     const serverName = `${name}.localhost`;
     const prefix = `synapse-${name}`;
-    const kinds = ["client-1", "sync-1", "federation-reader-1", "federation-sender-1", "pusher-1", "media-1", "background-1"];
+    const kinds = [
+        "client-1", "sync-1", "federation-reader-1", "federation-sender-1", "pusher-1", "media-1", "background-1", "event-persister-1", "typing-1",
+        "to-device-1", "account-data-1", "receipts-1", "presence-1", "push-rules-1", "device-lists-1",
+    ];
     let testStack: TestStack | undefined;
     let httpsPort: number;
     let matrix: Matrix;
@@ -49,6 +145,10 @@ describe("Synapse workers behind the edge", { timeout: 30 * 60_000 }, () => {
     let mxc: string;
     let mainId: string;
     let signingKey: string;
+    let loadRoom: string;
+    let adminUserId: string;
+    /** Every message the test has seen accepted, in every room. */
+    const accepted: { roomId: string; body: string }[] = [];
     const release = keepAlive();
     const media = Buffer.from(`media through the media worker ${name}`);
 
@@ -78,7 +178,8 @@ describe("Synapse workers behind the edge", { timeout: 30 * 60_000 }, () => {
         });
         assert.equal((await up(testStack)).summary.result, "succeeded");
         const outputs = await outputsOf(testStack);
-        matrix = new Matrix(`https://${serverName}:${httpsPort}`, { ca: outputs.caCertificate, connectTo: "127.0.0.1" });
+        // The edge holds a request up to its try duration while no process of its row answers: wait longer than that.
+        matrix = new Matrix(`https://${serverName}:${httpsPort}`, { ca: outputs.caCertificate, connectTo: "127.0.0.1", timeoutSeconds: 120 });
         for (const worker of kinds) {
             const status = await healthStatus(`${prefix}-${worker}`, 90);
             assert.equal(status, "healthy", `${worker} is ${status}; its last log lines:\n${status === "healthy" ? "" : lastLogLines(`${prefix}-${worker}`)}`);
@@ -92,6 +193,7 @@ describe("Synapse workers behind the edge", { timeout: 30 * 60_000 }, () => {
         assert.equal(docker("network", "inspect", "--format", "{{.Internal}}", `${prefix}-workers`), "true");
         const redisNetworks = docker("inspect", "--format", "{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}", `${prefix}-redis`).trim();
         assert.equal(redisNetworks, `${prefix}-workers`, "Redis is on the internal worker network alone");
+        adminUserId = outputs.adminUserId;
         token = (await matrix.login(outputs.adminUserId, outputs.adminPassword)).token ?? "";
         assert.ok(token, "the admin logs in through the client worker");
         signingKey = inVolume(`${prefix}-data`, ["sh", "-c", "cat /data/*.signing.key"]);
@@ -112,9 +214,34 @@ describe("Synapse workers behind the edge", { timeout: 30 * 60_000 }, () => {
         const again = await matrix.request("GET", `/_matrix/client/v3/sync?timeout=0&since=${sync.json.next_batch}`, undefined, token);
         assert.equal(again.status, 200);
         assert.deepEqual((await matrix.messages(token, roomId)).slice(0, 6).reverse(), [`first message ${name}`, "message 0", "message 1", "message 2", "message 3", "message 4"]);
+        accepted.push(...[`first message ${name}`, "message 0", "message 1", "message 2", "message 3", "message 4"].map((body) => ({ roomId, body })));
         assert.ok(requestsReceived(`${prefix}-sync-1`, "SyncRestServlet") >= syncBefore + 2, "the sync worker served both syncs");
         assert.equal(requestsReceived(prefix, "SyncRestServlet"), mainBefore, "main served no sync");
         assert.ok(requestsReceived(`${prefix}-client-1`, "RoomSendEventRestServlet") >= 5, "the client worker served the sends");
+        const persisted = (container: string) => synapseCounter(container, "synapse_storage_events_persisted_events_total");
+        assert.ok(persisted(`${prefix}-event-persister-1`) >= 6, "the event persister wrote the events");
+        assert.equal(persisted(prefix), 0, "main persisted none");
+    });
+
+    it("sends each stream's writes to its writer, not to main", async () => {
+        const room = encodeURIComponent(roomId);
+        const user = encodeURIComponent(adminUserId);
+        const eventId = (await matrix.request("GET", `/_matrix/client/v3/rooms/${room}/messages?dir=b&limit=1`, undefined, token)).json.chunk[0].event_id as string;
+        const writes: [string, string, string, unknown, string][] = [
+            ["typing-1", "PUT", `/_matrix/client/v3/rooms/${room}/typing/${user}`, { typing: true, timeout: 5000 }, "RoomTypingRestServlet"],
+            ["to-device-1", "PUT", `/_matrix/client/v3/sendToDevice/m.test/${runId()}`, { messages: {} }, "SendToDeviceRestServlet"],
+            ["account-data-1", "PUT", `/_matrix/client/v3/user/${user}/account_data/org.example.e2e`, { value: 1 }, "AccountDataServlet"],
+            ["receipts-1", "POST", `/_matrix/client/v3/rooms/${room}/receipt/m.read/${encodeURIComponent(eventId)}`, {}, "ReceiptRestServlet"],
+            ["presence-1", "PUT", `/_matrix/client/v3/presence/${user}/status`, { presence: "online" }, "PresenceStatusRestServlet"],
+            ["push-rules-1", "PUT", "/_matrix/client/v3/pushrules/global/override/org.example.e2e", { actions: ["dont_notify"], conditions: [] }, "PushRuleRestServlet"],
+            ["device-lists-1", "POST", "/_matrix/client/v3/keys/upload", { one_time_keys: {} }, "KeyUploadServlet"],
+        ];
+        for (const [writer, method, path, body, servlet] of writes) {
+            const answer = await matrix.request(method, path, body, token);
+            assert.equal(answer.status, 200, `${method} ${path} answered ${answer.status}: ${JSON.stringify(answer.json)}`);
+            assert.ok(requestsReceived(`${prefix}-${writer}`, servlet) >= 1, `${writer} served ${servlet}`);
+            assert.equal(requestsReceived(prefix, servlet), 0, `main served no ${servlet}`);
+        }
     });
 
     it("uploads and downloads media through the media worker", async () => {
@@ -141,17 +268,112 @@ describe("Synapse workers behind the edge", { timeout: 30 * 60_000 }, () => {
         assert.ok(messages.includes(`first message ${name}`));
     });
 
+    it("survives a worker killed as the OOM killer would: requests keep succeeding, the restart policy brings it back", async () => {
+        loadRoom = await matrix.createRoomWithMessage(token, `load room ${name}`);
+        accepted.push({ roomId: loadRoom, body: `load room ${name}` });
+        const worker = `${prefix}-client-1`;
+        const before = docker("inspect", "--format", "{{.Id}} {{.RestartCount}}", worker).split(" ");
+        const traffic = new Traffic(matrix, token, loadRoom, "during the kill");
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        // SIGKILL from the host to the worker's process (not `docker kill`, which counts as a manual stop).
+        process.kill(Number(docker("inspect", "--format", "{{.State.Pid}}", worker)), "SIGKILL");
+        const sentBeforeKill = traffic.sent.length;
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        assert.equal(await healthStatus(worker, 120), "healthy", `the worker came back; its last log lines:\n${lastLogLines(worker)}`);
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        await traffic.stop();
+        accepted.push(...traffic.sent.map((body) => ({ roomId: loadRoom, body })));
+        const after = docker("inspect", "--format", "{{.Id}} {{.RestartCount}}", worker).split(" ");
+        assert.equal(after[0], before[0], "the same container, restarted by its policy");
+        assert.ok(Number(after[1]) > Number(before[1]), `restarted (restart count ${before[1]} → ${after[1]})`);
+        console.log(`kill: ${traffic.requests} requests, ${traffic.firstFailures.length} needed a retry${traffic.firstFailures.length ? `:\n  ${traffic.firstFailures.join("\n  ")}` : ""}`);
+        assert.deepEqual(traffic.failures, [], "every request succeeded, a retry at most");
+        assert.ok(traffic.sent.length >= sentBeforeKill + 2, `messages kept flowing after the kill (${sentBeforeKill} before it, ${traffic.sent.length} in all)`);
+    });
+
+    it("restarts every process for a second event persister, workers stopped first and started last, losing no message", async () => {
+        const followed = followContainerEvents(name);
+        const before = Object.fromEntries([prefix, ...kinds.map((worker) => `${prefix}-${worker}`)].map((container) => [container, containerId(container)]));
+        const traffic = new Traffic(matrix, token, loadRoom, "during the restart");
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        await setConfig(testStack!, { workers: JSON.stringify({ preset: "one-of-each", client: 2, eventPersister: 2 }) });
+        const events = await up(testStack!).then(
+            async (result) => {
+                assert.equal(result.summary.result, "succeeded");
+                return (await followed.stop()).filter((event) => event.name === prefix || kinds.some((worker) => event.name === `${prefix}-${worker}`));
+            },
+            async (error: unknown) => {
+                await followed.stop();
+                throw error;
+            },
+        );
+        for (const worker of [...kinds, "client-2", "event-persister-2"]) {
+            assert.equal(await healthStatus(`${prefix}-${worker}`, 120), "healthy", `${worker}; its last log lines:\n${lastLogLines(`${prefix}-${worker}`)}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        await traffic.stop();
+        accepted.push(...traffic.sent.map((body) => ({ roomId: loadRoom, body })));
+        for (const [container, id] of Object.entries(before)) {
+            assert.notEqual(containerId(container), id, `${container} restarted on the new stream writers`);
+        }
+        const mainStart = events.find((event) => event.name === prefix && event.action === "start")!.time;
+        const lastWorkerDie = Math.max(...events.filter((event) => event.name !== prefix && event.action === "die").map((event) => event.time));
+        const firstWorkerStart = Math.min(...events.filter((event) => event.name !== prefix && event.action === "start").map((event) => event.time));
+        assert.ok(lastWorkerDie < mainStart, "every old worker stopped before the new main started");
+        assert.ok(firstWorkerStart > mainStart, "every new worker started after the new main");
+        console.log(`restart: ${traffic.requests} requests, ${traffic.firstFailures.length} needed a retry${traffic.firstFailures.length ? `:\n  ${traffic.firstFailures.join("\n  ")}` : ""}`);
+        // Held by the edge while no process of its row answers; a request in flight when its process stopped is sent
+        // again by the edge (GET) or by the client (a PUT's body cannot be sent twice by Caddy 2.6).
+        assert.deepEqual(traffic.failures, [], "every request succeeded, a retry at most");
+        const messages = await matrix.messages(token, loadRoom, 1000);
+        assert.deepEqual(traffic.sent.filter((body) => !messages.includes(body)), [], "every accepted message is in the room");
+        assert.equal(new Set(messages).size, messages.length, "and each once");
+    });
+
     it("goes back to one process with every message, the media and the signing key kept", async () => {
         await setConfig(testStack!, { workers: undefined, redisImage: undefined });
         assert.equal((await up(testStack!)).summary.result, "succeeded");
         const left = ownedObjects(name).containers.filter((container) => container.startsWith(`${prefix}-`) && !["db", "edge", "generate"].includes(container.slice(prefix.length + 1)));
         assert.deepEqual(left, [], "no worker and no Redis left");
         assert.ok(!ownedObjects(name).networks.includes(`${prefix}-workers`), "the worker network is gone");
-        const messages = await matrix.messages(token, roomId);
-        assert.ok(messages.includes("message 4") && messages.includes(`first message ${name}`), "every message is kept");
+        await expectEveryMessage();
         const downloaded = await matrix.download(token, mxc);
         assert.deepEqual(downloaded.bytes, media, "main serves the media the worker stored");
         assert.equal(inVolume(`${prefix}-data`, ["sh", "-c", "cat /data/*.signing.key"]), signingKey, "the same signing key");
         await expectNoChanges(testStack!);
     });
+
+    it("scales back to two event persisters and two client workers with every message kept", async () => {
+        await setConfig(testStack!, { workers: JSON.stringify({ client: 2, eventPersister: 2 }), redisImage: recordedImage("redis") });
+        assert.equal((await up(testStack!)).summary.result, "succeeded");
+        for (const worker of ["client-1", "client-2", "event-persister-1", "event-persister-2"]) {
+            assert.equal(await healthStatus(`${prefix}-${worker}`, 120), "healthy", `${worker}; its last log lines:\n${lastLogLines(`${prefix}-${worker}`)}`);
+        }
+        const sent = await matrix.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${runId()}`, { msgtype: "m.text", body: "after 2 → 0 → 2" }, token);
+        assert.equal(sent.status, 200);
+        accepted.push({ roomId, body: "after 2 → 0 → 2" });
+        await expectEveryMessage();
+        assert.equal(inVolume(`${prefix}-data`, ["sh", "-c", "cat /data/*.signing.key"]), signingKey, "the same signing key");
+        await expectNoChanges(testStack!);
+    });
+
+    it("shows the replication secret nowhere: not in state, args, env, labels, logs or CLI output", () => {
+        const secret = inVolume(`${prefix}-data`, ["cat", "/data/synapse-stack-files/replication-secret"]).trim();
+        assert.equal(secret.length, 40);
+        assert.deepEqual(stateFiles(testStack!).filter((file) => fs.readFileSync(file, "utf8").includes(secret)), [], "not in the state's plaintext");
+        for (const container of ownedObjects(name).containers) {
+            const details = JSON.parse(docker("inspect", container))[0];
+            assert.ok(!JSON.stringify([details.Args, details.Config.Env, details.Config.Cmd, details.Config.Labels]).includes(secret), `not in ${container}'s inspect`);
+            assert.ok(!lastLogLines(container, "all").includes(secret), `not in ${container}'s logs`);
+        }
+        assert.ok(!testStack!.output.join("").includes(secret), "not in the CLI's output");
+    });
+
+    /** Every message the test saw accepted is in its room, once. */
+    async function expectEveryMessage(): Promise<void> {
+        for (const room of new Set(accepted.map((message) => message.roomId))) {
+            const messages = await matrix.messages(token, room, 1000);
+            assert.deepEqual(accepted.filter((message) => message.roomId === room && !messages.includes(message.body)), [], `every message in ${room}`);
+        }
+    }
 });

@@ -36,6 +36,8 @@ class Homeserver(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    do_GET = do_POST  # noqa: N815 - http.server's naming
+
     def log_message(self, *args):
         pass
 
@@ -111,6 +113,22 @@ class RetryRules(unittest.TestCase):
         with self.captured() as stderr:
             self.assertEqual(self.script.login("@admin:example.org", "pw"), "t")
         self.assertEqual(stderr.getvalue(), "", "a normal start prints nothing that looks like a failure")
+
+    def test_a_registration_that_timed_out_but_went_through_is_adopted_not_reset(self):
+        # Main can take longer than the client's timeout to register while a stream writer starts; the retry then
+        # finds the name taken, by the first attempt.
+        Homeserver.answers[:] = [
+            (200, {"nonce": "n"}),
+            (400, {"errcode": "M_USER_IN_USE"}),
+            (200, {"access_token": "t"}),
+            (200, {"admin": True}),
+        ]
+        self.assertEqual(self.script.register_admin("secret", "admin", "@admin:example.org", "pw"), "t")
+        self.assertEqual([path.split("?")[0] for path, _ in Homeserver.seen][1:], ["/_synapse/admin/v1/register", "/_matrix/client/v3/login", "/_synapse/admin/v2/users/%40admin%3Aexample.org"])
+
+    def test_a_taken_name_with_another_password_still_means_reset(self):
+        Homeserver.answers[:] = [(200, {"nonce": "n"}), (400, {"errcode": "M_USER_IN_USE"}), (403, {"errcode": "M_FORBIDDEN"})]
+        self.assertIsNone(self.script.register_admin("secret", "admin", "@admin:example.org", "pw"))
 
     def test_never_prints_the_password(self):
         self.script.SECRETS_TO_HIDE.append("hunter2hunter2")

@@ -10,6 +10,7 @@ import {
     ROUTES,
     sharedWorkerConfig,
     validateHomeserverArgs,
+    WORKER_KINDS,
     workerConfig,
     workerCounts,
     type WorkerKind,
@@ -19,7 +20,7 @@ import { parseConfig } from "../../config";
 import { ConfigError } from "../../config/keys";
 import { allStrings, declared, installMocks } from "./harness";
 
-const ALL: ReadonlySet<WorkerKind> = new Set(["client", "sync", "federationReader", "federationSender", "pusher", "media", "background"]);
+const ALL: ReadonlySet<WorkerKind> = new Set(WORKER_KINDS);
 
 describe("the routing table, row by row", () => {
     const rows: { method: string; path: string; row: string | undefined; kind: WorkerKind }[] = [
@@ -32,21 +33,20 @@ describe("the routing table, row by row", () => {
         { method: "GET", path: "/_matrix/federation/v1/media/download/xyz", row: "media", kind: "media" },
         { method: "GET", path: "/_matrix/federation/v1/query/profile", row: "federation requests", kind: "federationReader" },
         { method: "GET", path: "/_matrix/key/v2/query", row: "federation requests", kind: "federationReader" },
-        {
-            method: "PUT",
-            path: "/_matrix/client/v3/rooms/!a:b/typing/@u:b",
-            row: "stream writers' paths (main writes typing, to-device, receipts, account data, presence, push rules)",
-            kind: "main",
-        },
-        {
-            method: "PUT",
-            path: "/_matrix/client/v3/sendToDevice/m.room_key/1",
-            row: "stream writers' paths (main writes typing, to-device, receipts, account data, presence, push rules)",
-            kind: "main",
-        },
+        { method: "PUT", path: "/_matrix/client/v3/rooms/!a:b/typing/@u:b", row: "typing (the typing stream's writer)", kind: "typing" },
+        { method: "PUT", path: "/_matrix/client/v3/sendToDevice/m.room_key/1", row: "to-device messages (the to_device stream's writer)", kind: "toDevice" },
+        { method: "POST", path: "/_matrix/client/v3/rooms/!a:b/receipt/m.read/$e", row: "receipts and read markers (the receipts stream's writers)", kind: "receipts" },
+        { method: "POST", path: "/_matrix/client/v3/rooms/!a:b/read_markers", row: "receipts and read markers (the receipts stream's writers)", kind: "receipts" },
         { method: "GET", path: "/_matrix/client/v3/rooms/!a:b/messages", row: "room pagination (one instance per room)", kind: "client" },
-        { method: "GET", path: "/_matrix/client/v3/pushrules/", row: "reads of streams main writes", kind: "client" },
-        { method: "PUT", path: "/_matrix/client/v3/user/@u:b/account_data/m.direct", row: "writes of streams main writes", kind: "main" },
+        { method: "GET", path: "/_matrix/client/v3/pushrules/", row: "reads of the account data, presence and push rules streams (any worker reads them)", kind: "client" },
+        { method: "GET", path: "/_matrix/client/v3/presence/@u:b/status", row: "reads of the account data, presence and push rules streams (any worker reads them)", kind: "client" },
+        { method: "PUT", path: "/_matrix/client/v3/pushrules/global/override/r", row: "push rule writes (the push_rules stream's writer)", kind: "pushRules" },
+        { method: "PUT", path: "/_matrix/client/v3/user/@u:b/account_data/m.direct", row: "tag and account data writes (the account_data stream's writer)", kind: "accountData" },
+        { method: "PUT", path: "/_matrix/client/v3/user/@u:b/rooms/!a:b/tags/u.work", row: "tag and account data writes (the account_data stream's writer)", kind: "accountData" },
+        { method: "PUT", path: "/_matrix/client/v3/presence/@u:b/status", row: "presence writes (the presence stream's writer)", kind: "presence" },
+        { method: "PUT", path: "/_synapse/admin/v2/users/@u:b", row: "user admin writes", kind: "main" },
+        { method: "POST", path: "/_matrix/client/v3/keys/upload", row: "device and key changes (the device_lists stream's writers)", kind: "deviceLists" },
+        { method: "PUT", path: "/_matrix/client/v3/devices/ABC", row: "device and key changes (the device_lists stream's writers)", kind: "deviceLists" },
         { method: "PUT", path: "/_matrix/client/v3/rooms/!a:b/send/m.room.message/1", row: "client API", kind: "client" },
         { method: "POST", path: "/_matrix/client/v3/login", row: "client API", kind: "client" },
         { method: "POST", path: "/_matrix/client/v3/keys/query", row: "client API", kind: "client" },
@@ -67,9 +67,12 @@ describe("the routing table, row by row", () => {
         assert.deepEqual(ROUTES.map((route) => route.name).filter((name) => !tested.has(name)), []);
     });
 
-    it("sends a row to main when the homeserver runs no worker of its kind", () => {
+    it("sends a row to main when the homeserver runs no worker of its kind, or to its fallback", () => {
         assert.equal(routeFor("GET", "/_matrix/client/v3/sync", new Set(["client"])).kind, "main");
         assert.equal(routeFor("POST", "/_matrix/media/v3/upload", new Set()).kind, "main");
+        assert.equal(routeFor("PUT", "/_matrix/client/v3/rooms/!a:b/typing/@u:b", new Set(["client"])).kind, "main", "only the typing writer or main serves typing");
+        assert.equal(routeFor("POST", "/_matrix/client/v3/keys/upload", new Set(["client"])).kind, "client", "any worker serves key uploads");
+        assert.equal(routeFor("POST", "/_matrix/client/v3/keys/upload", new Set()).kind, "main");
     });
 
     it("renders each row in order, balanced and health-checked, with main as the last resort", () => {
@@ -77,25 +80,33 @@ describe("the routing table, row by row", () => {
         assert.match(routes, /^route \{/);
         assert.match(routes, /reverse_proxy @route0 s-1:8083 s-2:8083 \{\n\t\tlb_policy header Authorization\n/);
         assert.match(routes, /health_uri \/health/);
-        assert.match(routes, /reverse_proxy @route2 main:8008\n/, "no media worker: media to main");
+        assert.match(routes, /reverse_proxy @route2 main:8008 \{\n\t\tlb_try_duration 60s\n/, "no media worker: media to main, held while main restarts");
+        assert.match(routes, /\t\tlb_retry_match method GET HEAD OPTIONS\n/, "requests without a body retried when a process goes away");
         assert.ok(routes.indexOf("@route0") < routes.indexOf("@route8"), "first match wins in table order");
-        assert.match(routes, /\treverse_proxy main:8008 \{\n\t\tlb_try_duration 30s/);
+        assert.match(routes, /\treverse_proxy main:8008 \{\n\t\tlb_try_duration 60s/);
     });
 });
 
 describe("worker kinds and counts", () => {
     it("one-of-each is one of every kind, and a count overrides it", () => {
-        assert.deepEqual(workerCounts("one-of-each", { client: 2 }), { client: 2, sync: 1, federationReader: 1, federationSender: 1, pusher: 1, media: 1, background: 1 });
-        assert.deepEqual(Object.values(workerCounts(undefined, {})), [0, 0, 0, 0, 0, 0, 0]);
+        assert.deepEqual(workerCounts("one-of-each", { client: 2 }), {
+            ...Object.fromEntries(WORKER_KINDS.map((kind) => [kind, 1])),
+            client: 2,
+        });
+        assert.deepEqual(Object.values(workerCounts(undefined, {})), WORKER_KINDS.map(() => 0));
     });
 
     it("refuses counts Synapse refuses, saying why", () => {
-        assert.deepEqual(countProblems({ media: 2, background: 2, client: -1, sync: 1.5 }, "workers"), [
+        assert.deepEqual(countProblems({ media: 2, background: 2, client: -1, sync: 1.5, typing: 2, eventPersister: 3, receipts: 2 }, "workers"), [
             "workers.client -1 is not valid: expected a whole number from 0 to 16",
             "workers.sync 1.5 is not valid: expected a whole number from 0 to 16",
             "workers.media 2 is not valid: expected a whole number from 0 to 1 (several media workers need one media store and one of them running its background jobs)",
             "workers.background 2 is not valid: expected a whole number from 0 to 1 (Synapse runs background tasks on exactly one process (run_background_tasks_on))",
+            "workers.typing 2 is not valid: expected a whole number from 0 to 1 (Synapse allows one writer of the typing stream)",
         ]);
+        for (const kind of ["toDevice", "accountData", "presence", "pushRules"] as const) {
+            assert.equal(countProblems({ [kind]: 2 }, "workers").length, 1, `one ${kind} writer at most`);
+        }
     });
 
     it("names each worker by kind and number, as Synapse's worker_name", () => {
@@ -104,11 +115,22 @@ describe("worker kinds and counts", () => {
 
     it("shares Redis, the instance map and each role's instances; client workers change none of it", () => {
         const settings = { mainHost: "hs", redisHost: "hs-redis", replicationSecretPath: "/data/s" };
-        const shared = sharedWorkerConfig(workerProcesses(workerCounts("one-of-each", {})), settings);
+        const shared = sharedWorkerConfig(workerProcesses(workerCounts("one-of-each", { eventPersister: 2 })), settings);
+        const writers = ["event-persister-1", "event-persister-2", "typing-1", "to-device-1", "account-data-1", "receipts-1", "presence-1", "push-rules-1", "device-lists-1"];
         assert.deepEqual(shared, {
             redis: { enabled: true, host: "hs-redis", port: 6379 },
             worker_replication_secret_path: "/data/s",
-            instance_map: { main: { host: "hs", port: 9093 } },
+            instance_map: { main: { host: "hs", port: 9093 }, ...Object.fromEntries(writers.map((writer) => [writer, { host: `hs-${writer}`, port: 9093 }])) },
+            stream_writers: {
+                events: ["event-persister-1", "event-persister-2"],
+                typing: ["typing-1"],
+                to_device: ["to-device-1"],
+                account_data: ["account-data-1"],
+                receipts: ["receipts-1"],
+                presence: ["presence-1"],
+                push_rules: ["push-rules-1"],
+                device_lists: ["device-lists-1"],
+            },
             enable_metrics: true,
             federation_sender_instances: ["federation-sender-1"],
             pusher_instances: ["pusher-1"],
@@ -116,7 +138,7 @@ describe("worker kinds and counts", () => {
             enable_media_repo: false,
             media_instance_running_background_jobs: "media-1",
         });
-        const more = sharedWorkerConfig(workerProcesses(workerCounts("one-of-each", { client: 3, sync: 2 })), settings);
+        const more = sharedWorkerConfig(workerProcesses(workerCounts("one-of-each", { eventPersister: 2, client: 3, sync: 2, federationReader: 2 })), settings);
         assert.deepEqual(more, shared);
         assert.deepEqual(sharedWorkerConfig([], settings), {}, "no workers: nothing shared, one process as before");
     });
@@ -129,6 +151,10 @@ describe("worker kinds and counts", () => {
         assert.equal(config.enable_media_repo, true);
         const [pusher] = workerProcesses(workerCounts(undefined, { pusher: 1 }));
         assert.deepEqual((workerConfig(pusher, true) as typeof config).worker_listeners[0].resources?.[0].names, ["health"]);
+        const [persister, typing] = workerProcesses(workerCounts(undefined, { typing: 1, eventPersister: 1 }));
+        const typingConfig = workerConfig(typing, true) as typeof config;
+        assert.deepEqual(typingConfig.worker_listeners.map((listener) => [listener.type, listener.resources?.[0].names]), [["http", ["client"]], ["http", ["replication"]], ["metrics", undefined]]);
+        assert.deepEqual((workerConfig(persister, true) as typeof config).worker_listeners.map((listener) => listener.resources?.[0].names), [["health"], ["replication"], undefined]);
     });
 });
 
@@ -136,7 +162,7 @@ describe("the rules about workers", () => {
     it("refuses workers without PostgreSQL, serving workers without the edge, and counts Synapse refuses", () => {
         assert.deepEqual(validateHomeserverArgs({ serverName: "chat.example.org", workers: { preset: "one-of-each" } }), [
             "workers needs postgres: Synapse's workers share one PostgreSQL database (they do not run on SQLite)",
-            "workers.client, workers.sync, workers.federationReader, workers.media needs edge: requests reach those workers only through the edge's routing",
+            "workers.client, workers.sync, workers.federationReader, workers.media, workers.typing, workers.toDevice, workers.accountData, workers.receipts, workers.presence, workers.pushRules, workers.deviceLists needs edge: requests reach those workers only through the edge's routing",
         ]);
         assert.deepEqual(validateHomeserverArgs({ serverName: "chat.example.org", postgres: {}, workers: { pusher: 2, federationSender: 1 } }), [], "background kinds need no edge");
         assert.deepEqual(validateHomeserverArgs({ serverName: "chat.example.org", postgres: {}, workers: { media: 2, preset: "many" as "none" } }), [
@@ -155,7 +181,7 @@ describe("the rules about workers", () => {
             }
         };
         assert.deepEqual(problems({ workers: JSON.stringify({ preset: "one-of-each", media: 2, colour: 1 }) }), [
-            "synapse:workers.colour is not a worker setting: known keys are preset, client, sync, federationReader, federationSender, pusher, media, background",
+            "synapse:workers.colour is not a worker setting: known keys are preset, client, sync, federationReader, federationSender, pusher, media, background, eventPersister, typing, toDevice, accountData, receipts, presence, pushRules, deviceLists",
             "synapse:workers.media 2 is not valid: expected a whole number from 0 to 1 (several media workers need one media store and one of them running its background jobs)",
         ]);
         assert.deepEqual(problems({ workers: JSON.stringify({ sync: 1 }) }), [
@@ -180,10 +206,9 @@ describe("a Homeserver with workers", () => {
     });
 
     it("runs main, Redis and one container per worker, none of them published but the edge", () => {
-        assert.deepEqual(Object.keys(containers).sort(), [
-            "chat", "chat-background-1", "chat-client-1", "chat-db", "chat-edge", "chat-federation-reader-1", "chat-federation-sender-1", "chat-media-1", "chat-pusher-1",
-            "chat-redis", "chat-sync-1",
-        ]);
+        const workers = workerProcesses(workerCounts("one-of-each", {})).map((worker) => `chat-${worker.name}`);
+        assert.equal(workers.length, WORKER_KINDS.length);
+        assert.deepEqual(Object.keys(containers).sort(), ["chat", "chat-db", "chat-edge", "chat-redis", ...workers].sort());
         for (const [name, container] of Object.entries(containers).filter(([name]) => name !== "chat-edge")) {
             assert.deepEqual(container.ports ?? [], [], `${name} is published nowhere`);
         }

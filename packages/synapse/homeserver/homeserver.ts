@@ -21,7 +21,7 @@ import { DatabaseKind, type HomeserverArgs, type HomeserverImage } from "./args"
 import { renderOverlay } from "./overlay";
 import { validateHomeserverArgs } from "./validate";
 import { mainWorkerListeners, sharedWorkerConfig, workerCounts, workerProcesses } from "../workers/kinds";
-import { WorkerBus, Workers, workerUpstreams } from "../workers/workers";
+import { awaitHealthy, StaleWorkersStop, WorkerBus, Workers, workerUpstreams } from "../workers/workers";
 import { fingerprint, fingerprintKey } from "../runtime/scripts";
 import { DataVolume, recordVolumes } from "../storage/storage";
 import { DEFAULTS } from "./rules";
@@ -310,6 +310,10 @@ export class Homeserver extends pulumi.ComponentResource {
                   )
                 : undefined;
 
+        // Workers on another shared config stop before main restarts (StaleWorkersStop says why); with PostgreSQL,
+        // where workers can run, so that going back to one process stops them too before main restarts alone.
+        const staleWorkers = database ? new StaleWorkersStop(`${name}-stale-workers`, { sharedFingerprint: configFingerprint, labels }, { parent: this }) : undefined;
+
         const container = new docker.Container(
             `${name}-homeserver`,
             {
@@ -358,7 +362,12 @@ export class Homeserver extends pulumi.ComponentResource {
                 deleteBeforeReplace: true,
                 replaceOnChanges: ["healthcheck"],
                 // The backup of the old homeserver, PostgreSQL answering with its password, SQLite data moved.
-                dependsOn: [...(upgradeBackup ? [upgradeBackup] : []), ...(database ? [database.ready] : []), ...(port ? [port.step] : [])],
+                dependsOn: [
+                    ...(upgradeBackup ? [upgradeBackup] : []),
+                    ...(database ? [database.ready] : []),
+                    ...(port ? [port.step] : []),
+                    ...(staleWorkers ? [staleWorkers] : []),
+                ],
             },
         );
 
@@ -368,24 +377,10 @@ export class Homeserver extends pulumi.ComponentResource {
             { parent: this },
         );
 
-        const admin = new Admin(
-            `${name}-admin`,
-            {
-                containerName: container.name,
-                containerId: container.id,
-                uid,
-                gid,
-                configPaths: homeserverConfig,
-                adminUser: args.adminUser,
-                adminUserId: pulumi.interpolate`@${args.adminUser ?? DEFAULTS.adminUser}:${args.serverName}`,
-                passwordVersion: args.adminPasswordVersion,
-                fingerprintKey: key,
-            },
-            { parent: this },
-        );
-
-        if (workers.length > 0 && bus) {
-            new Workers(
+        // Workers refuse to start before main has migrated the database: they wait until main answers /health.
+        const workerSet =
+            workers.length > 0 && bus
+                ? new Workers(
                 `${name}-workers`,
                 {
                     processes: workers,
@@ -401,11 +396,29 @@ export class Homeserver extends pulumi.ComponentResource {
                     hardening: HOMESERVER_HARDENING,
                     labels,
                     fingerprintKey: key,
+                    sharedFingerprint: configFingerprint,
                 },
-                // Workers refuse to start before main has migrated the database: the admin step has seen it answer.
-                { parent: this, dependsOn: [admin] },
-            );
-        }
+                { parent: this, dependsOn: [awaitHealthy(`${name}-main-ready`, [container], 8008, this)] },
+            )
+                : undefined;
+
+
+        const admin = new Admin(
+            `${name}-admin`,
+            {
+                containerName: container.name,
+                containerId: container.id,
+                uid,
+                gid,
+                configPaths: homeserverConfig,
+                adminUser: args.adminUser,
+                adminUserId: pulumi.interpolate`@${args.adminUser ?? DEFAULTS.adminUser}:${args.serverName}`,
+                passwordVersion: args.adminPasswordVersion,
+                fingerprintKey: key,
+            },
+            // Main's writes of a stream a worker writes (the admin's account data, its device) wait for that worker.
+            { parent: this, dependsOn: workerSet?.ready ? [workerSet.ready] : [] },
+        );
 
         this.url = url;
         this.serverName = generate.serverName;

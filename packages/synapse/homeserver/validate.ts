@@ -4,7 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { TlsMode } from "../edge/caddyfile";
 import type { HomeserverArgs } from "./args";
-import { countProblems, workerCounts, WorkersPreset } from "../workers/kinds";
+import { countProblems, SERVING_KINDS, workerCounts, WorkersPreset } from "../workers/kinds";
 import { accepts, DEFAULTS, federationPortRule, isLoopback, OWNED_CONFIG_KEYS, type Rule, RULES } from "./rules";
 
 /** A value the program gave directly (not an Output, not undefined), which can be checked now. */
@@ -113,7 +113,7 @@ function workerProblems(args: HomeserverArgs): string[] {
     if (total > 0 && !args.postgres) {
         problems.push("workers needs postgres: Synapse's workers share one PostgreSQL database (they do not run on SQLite)");
     }
-    const serving = (["client", "sync", "federationReader", "media"] as const).filter((kind) => counts[kind] > 0);
+    const serving = SERVING_KINDS.filter((kind) => counts[kind] > 0);
     if (serving.length > 0 && !args.edge) {
         problems.push(`workers.${serving.join(", workers.")} needs edge: requests reach those workers only through the edge's routing`);
     }

@@ -150,6 +150,18 @@ def register(secret, user, password, admin=True):
     return call("POST", "/_synapse/admin/v1/register", body_factory=signed)
 
 
+def register_admin(secret, user, user_id, password):
+    """A new admin's access token; None when the user exists and is not an admin with this password."""
+    status, body = register(secret, user, password)
+    if status == 200:
+        return body["access_token"]
+    if body.get("errcode") != "M_USER_IN_USE":
+        fail(f"could not register {user_id} (HTTP {status} {body.get('errcode', '')})")
+    # A registration of ours that timed out may have gone through all the same: then the password is ours.
+    token = login(user_id, password)
+    return token if token is not None and is_admin(user_id, token) else None
+
+
 def login(user_id, password):
     """The access token, or None when the homeserver says the password is wrong."""
     status, body = call(
@@ -178,10 +190,9 @@ def deactivate(user_id, token):
 
 def set_password_as_bootstrap_admin(secret, server_name, user_id, password):
     bootstrap_user = f"stack-bootstrap-{secrets.token_hex(6)}"
-    status, body = register(secret, bootstrap_user, secrets.token_urlsafe(32))
-    if status != 200:
-        fail(f"could not register a bootstrap admin (HTTP {status} {body.get('errcode', '')})")
-    token = body["access_token"]
+    token = register_admin(secret, bootstrap_user, f"@{bootstrap_user}:{server_name}", secrets.token_urlsafe(32))
+    if token is None:
+        fail("could not register a bootstrap admin: its random name was taken")
     try:
         status, body = call(
             "PUT",
@@ -228,15 +239,11 @@ def main(request):
     token = login(user_id, password)
     if token is None or not is_admin(user_id, token):
         secret = shared_secret(config)
-        status, body = register(secret, user, password)
-        if status == 200:
-            token = body["access_token"]
-        elif body.get("errcode") == "M_USER_IN_USE":
+        token = register_admin(secret, user, user_id, password)
+        if token is None:
             set_password_as_bootstrap_admin(secret, server_name, user_id, password)
             say(f"{user_id} existed with another password: set the requested one and logged out its old sessions")
             token = login(user_id, password)
-        else:
-            fail(f"could not register {user_id} (HTTP {status} {body.get('errcode', '')})")
     if token is None or not is_admin(user_id, token):
         fail(f"{user_id} still cannot log in as an admin with the requested password")
 

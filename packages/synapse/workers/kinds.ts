@@ -1,12 +1,50 @@
 // The kinds of Synapse worker a homeserver can run, how many of each Synapse allows, the presets, and the shared
 // homeserver.yaml keys and per-worker files they need (docs/workers.md, 1.163). Pure: rendered and tested without Pulumi.
 
-/** A process kind: main, or a kind of worker. */
-export type WorkerKind = "main" | "client" | "sync" | "federationReader" | "federationSender" | "pusher" | "media" | "background";
-
-/** The kinds of worker, in the order they are named and started. */
-export const WORKER_KINDS = ["client", "sync", "federationReader", "federationSender", "pusher", "media", "background"] as const;
+/** The kinds of worker, in the order they are named and started: generic workers, then the stream writers. */
+export const WORKER_KINDS = [
+    "client",
+    "sync",
+    "federationReader",
+    "federationSender",
+    "pusher",
+    "media",
+    "background",
+    "eventPersister",
+    "typing",
+    "toDevice",
+    "accountData",
+    "receipts",
+    "presence",
+    "pushRules",
+    "deviceLists",
+] as const;
 export type WorkerCountKey = (typeof WORKER_KINDS)[number];
+/** A process kind: main, or a kind of worker. */
+export type WorkerKind = "main" | WorkerCountKey;
+
+/** The stream each stream-writer kind writes (stream_writers' keys). */
+export const STREAM_OF: Readonly<Partial<Record<WorkerCountKey, string>>> = {
+    eventPersister: "events",
+    typing: "typing",
+    toDevice: "to_device",
+    accountData: "account_data",
+    receipts: "receipts",
+    presence: "presence",
+    pushRules: "push_rules",
+    deviceLists: "device_lists",
+};
+
+/** The kinds the edge sends requests to: a homeserver with one of them needs the edge. */
+export const SERVING_KINDS: readonly WorkerCountKey[] = ["client", "sync", "federationReader", "media", "typing", "toDevice", "accountData", "receipts", "presence", "pushRules", "deviceLists"];
+
+/**
+ * The kinds named in the keys every process shares (instance_map, stream_writers, the instance lists): a change of
+ * their count changes every process's config, so every process restarts. Synapse requires it (docs/workers.md: "you
+ * *must* restart all worker instances when adding or removing event persisters"; the same for pushers and senders).
+ * Client, sync and federation-reader workers are named nowhere else: adding one starts one container.
+ */
+export const RESTART_ALL_KINDS: readonly WorkerCountKey[] = WORKER_KINDS.filter((kind) => !["client", "sync", "federationReader"].includes(kind));
 
 /** Named sets of counts, as the Ansible playbook offers them. */
 export const WorkersPreset = {
@@ -26,6 +64,14 @@ export const MAX_WORKERS: Readonly<Record<WorkerCountKey, { max: number; why: st
     pusher: { max: 16, why: "" },
     media: { max: 1, why: "several media workers need one media store and one of them running its background jobs" },
     background: { max: 1, why: "Synapse runs background tasks on exactly one process (run_background_tasks_on)" },
+    eventPersister: { max: 16, why: "" },
+    typing: { max: 1, why: "Synapse allows one writer of the typing stream" },
+    toDevice: { max: 1, why: "Synapse allows one writer of the to_device stream" },
+    accountData: { max: 1, why: "Synapse allows one writer of the account_data stream" },
+    receipts: { max: 16, why: "" },
+    presence: { max: 1, why: "Synapse allows one writer of the presence stream" },
+    pushRules: { max: 1, why: "Synapse allows one writer of the push_rules stream" },
+    deviceLists: { max: 16, why: "" },
 };
 
 /** How many workers of each kind: zero for every kind not named. */
@@ -72,7 +118,7 @@ export const REPLICATION_PORT = 9093;
 
 /** Where the shared keys reach the processes: the names and addresses they are known by on the internal network. */
 export interface SharedWorkerSettings {
-    /** Main's host name on the internal network. */
+    /** Main's host name on the internal network; a worker's is `<it>-<worker name>` (its container's name). */
     mainHost: string;
     /** Redis's host name on the internal network. */
     redisHost: string;
@@ -91,10 +137,20 @@ export function sharedWorkerConfig(workers: readonly WorkerProcess[], settings: 
     const named = (kind: WorkerCountKey) => workers.filter((worker) => worker.kind === kind).map((worker) => worker.name);
     const media = named("media");
     const background = named("background");
+    const writers = workers.filter((worker) => STREAM_OF[worker.kind] !== undefined);
+    const streamWriters: Record<string, string[]> = {};
+    for (const worker of writers) {
+        (streamWriters[STREAM_OF[worker.kind]!] ??= []).push(worker.name);
+    }
     return {
         redis: { enabled: true, host: settings.redisHost, port: 6379 },
         worker_replication_secret_path: settings.replicationSecretPath,
-        instance_map: { main: { host: settings.mainHost, port: REPLICATION_PORT } },
+        // Main and every stream writer: the processes others send replication requests to.
+        instance_map: {
+            main: { host: settings.mainHost, port: REPLICATION_PORT },
+            ...Object.fromEntries(writers.map((worker) => [worker.name, { host: `${settings.mainHost}-${worker.name}`, port: REPLICATION_PORT }])),
+        },
+        ...(writers.length > 0 ? { stream_writers: streamWriters } : {}),
         enable_metrics: true,
         ...(named("federationSender").length > 0 ? { federation_sender_instances: named("federationSender") } : {}),
         ...(named("pusher").length > 0 ? { pusher_instances: named("pusher") } : {}),
@@ -111,16 +167,20 @@ export function mainWorkerListeners(): Record<string, unknown>[] {
     ];
 }
 
-/** A worker's own file: its app, name and listeners (and, for the media worker, the media repository). */
+/**
+ * A worker's own file: its app, name and listeners (and, for the media worker, the media repository). A stream writer
+ * has a replication listener too, on the internal network, where the others send it what to write.
+ */
 export function workerConfig(worker: WorkerProcess, federation: boolean): Record<string, unknown> {
+    const writer = STREAM_OF[worker.kind] !== undefined;
     const resources =
         worker.kind === "media"
             ? ["media"]
             : worker.kind === "federationReader"
               ? ["federation"]
-              : worker.kind === "client" || worker.kind === "sync"
+              : (SERVING_KINDS as readonly WorkerKind[]).includes(worker.kind)
                 ? ["client"]
-                : // Background roles serve no requests; their listener is for the health check.
+                : // Background roles and event persisters serve no requests; their listener is for the health check.
                   ["health"];
     return {
         worker_app: "synapse.app.generic_worker",
@@ -133,6 +193,7 @@ export function workerConfig(worker: WorkerProcess, federation: boolean): Record
                 x_forwarded: true,
                 resources: [{ names: federation || worker.kind !== "federationReader" ? resources : ["health"] }],
             },
+            ...(writer ? [{ port: REPLICATION_PORT, type: "http", bind_addresses: ["0.0.0.0"], resources: [{ names: ["replication"] }] }] : []),
             { port: METRICS_PORT, type: "metrics", bind_addresses: ["0.0.0.0"] },
         ],
         ...(worker.kind === "media" ? { enable_media_repo: true } : {}),

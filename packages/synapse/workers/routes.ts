@@ -24,8 +24,10 @@ export interface Route {
     paths: readonly string[];
     /** Only these methods; absent: any. */
     methods?: readonly string[];
-    /** The kind of process that serves the row, when the homeserver has one; main otherwise. */
+    /** The kind of process that serves the row, when the homeserver has one; else `fallback`'s; else main. */
     kind: WorkerKind;
+    /** Who serves the row when no process of `kind` runs (a stream any worker may write); absent: main. */
+    fallback?: WorkerKind;
     balance: Balance;
 }
 
@@ -91,32 +93,41 @@ export const ROUTES: readonly Route[] = [
         kind: "federationReader",
         balance: Balance.RoundRobin,
     },
-    // The stream writers' paths: main writes these streams (no stream-writer kind yet), so they must not reach a
-    // worker through the broader client rows below.
+    // The stream writers' paths: to the stream's writer, or to main when main writes the stream. They must not reach
+    // another worker through the broader client rows below: only the writer (or main) serves them.
+    { name: "typing (the typing stream's writer)", paths: [`${CLIENT}/rooms/.*/typing`], kind: "typing", balance: Balance.First },
+    { name: "to-device messages (the to_device stream's writer)", paths: [`${CLIENT_V3}/sendToDevice/`], kind: "toDevice", balance: Balance.First },
     {
-        name: "stream writers' paths (main writes typing, to-device, receipts, account data, presence, push rules)",
-        paths: [
-            `${CLIENT}/rooms/.*/typing`,
-            `${CLIENT_V3}/sendToDevice/`,
-            `${CLIENT_V3}/rooms/.*/receipt`,
-            `${CLIENT_V3}/rooms/.*/read_markers`,
-        ],
-        kind: "main",
-        balance: Balance.First,
+        name: "receipts and read markers (the receipts stream's writers)",
+        paths: [`${CLIENT_V3}/rooms/.*/receipt`, `${CLIENT_V3}/rooms/.*/read_markers`],
+        kind: "receipts",
+        balance: Balance.PerUser,
     },
     { name: "room pagination (one instance per room)", paths: [`${CLIENT}/rooms/.*/messages$`], kind: "client", balance: Balance.First },
     {
-        name: "reads of streams main writes",
+        name: "reads of the account data, presence and push rules streams (any worker reads them)",
         paths: [`${CLIENT}/pushrules/`, `${CLIENT_V3}/.*/tags`, `${CLIENT_V3}/.*/account_data`, `${CLIENT}/presence/`, "^/_synapse/admin/v2/users/[^/]+$"],
         methods: ["GET"],
         kind: "client",
         balance: Balance.RoundRobin,
     },
+    { name: "push rule writes (the push_rules stream's writer)", paths: [`${CLIENT}/pushrules/`], kind: "pushRules", balance: Balance.First },
+    { name: "tag and account data writes (the account_data stream's writer)", paths: [`${CLIENT_V3}/.*/tags`, `${CLIENT_V3}/.*/account_data`], kind: "accountData", balance: Balance.First },
+    { name: "presence writes (the presence stream's writer)", paths: [`${CLIENT}/presence/`], kind: "presence", balance: Balance.First },
+    { name: "user admin writes", paths: ["^/_synapse/admin/v2/users/[^/]+$"], kind: "main", balance: Balance.First },
     {
-        name: "writes of streams main writes",
-        paths: [`${CLIENT}/pushrules/`, `${CLIENT_V3}/.*/tags`, `${CLIENT_V3}/.*/account_data`, `${CLIENT}/presence/`, "^/_synapse/admin/v2/users/[^/]+$"],
-        kind: "main",
-        balance: Balance.First,
+        // Any worker may serve these; the device_lists stream's writers first, as docs/workers.md advises.
+        name: "device and key changes (the device_lists stream's writers)",
+        paths: [
+            "^/_matrix/client/(r0|v3)/delete_devices$",
+            `${CLIENT}/devices(/|$)`,
+            `${CLIENT_V3}/keys/upload`,
+            `${CLIENT}/keys/device_signing/upload$`,
+            `${CLIENT}/keys/signatures/upload$`,
+        ],
+        kind: "deviceLists",
+        fallback: "client",
+        balance: Balance.PerUser,
     },
     {
         name: "client API",
@@ -135,8 +146,6 @@ export const ROUTES: readonly Route[] = [
             `${CLIENT_V3}/account/3pid$`,
             `${CLIENT_V3}/account/whoami$`,
             `${CLIENT_V3}/account/deactivate$`,
-            "^/_matrix/client/(r0|v3)/delete_devices$",
-            `${CLIENT}/devices(/|$)`,
             "^/_matrix/client/versions$",
             `${CLIENT}/voip/turnServer$`,
             `${CLIENT}/rooms/.*/event/`,
@@ -153,9 +162,6 @@ export const ROUTES: readonly Route[] = [
             `${CLIENT_V3}/keys/changes$`,
             `${CLIENT_V3}/keys/claim$`,
             `${CLIENT_V3}/room_keys/`,
-            `${CLIENT_V3}/keys/upload`,
-            `${CLIENT}/keys/device_signing/upload$`,
-            `${CLIENT}/keys/signatures/upload$`,
             `${CLIENT}/login$`,
             `${CLIENT_V3}/register$`,
             `${CLIENT_V3}/register/available$`,
@@ -176,18 +182,33 @@ export const ROUTES: readonly Route[] = [
     },
 ];
 
-/** The kind of process a request goes to, given the kinds the homeserver runs: main when none of a row's kind runs. */
+/** Who serves a row on a homeserver running `running`: its kind, else its fallback, else main. */
+export function targetOf(route: Route, running: ReadonlySet<WorkerKind>): WorkerKind {
+    return [route.kind, route.fallback].find((kind): kind is WorkerKind => kind !== undefined && kind !== "main" && running.has(kind)) ?? "main";
+}
+
+/** The kind of process a request goes to, given the kinds the homeserver runs: main when no row matches. */
 export function routeFor(method: string, path: string, running: ReadonlySet<WorkerKind>): { route?: Route; kind: WorkerKind } {
     for (const route of ROUTES) {
         if ((route.methods === undefined || route.methods.includes(method)) && route.paths.some((pattern) => new RegExp(pattern).test(path))) {
-            return { route, kind: route.kind !== "main" && running.has(route.kind) ? route.kind : "main" };
+            return { route, kind: targetOf(route, running) };
         }
     }
     return { kind: "main" };
 }
 
-/** How long the edge holds a request while it looks for a healthy process (a worker restarting, main migrating). */
-const TRY_DURATION = "30s";
+/**
+ * How long the edge holds a request while it looks for a healthy process: a worker restarting, main migrating, or
+ * every process restarting in order (StaleWorkersStop), which on a 2-core host takes most of a minute.
+ */
+const TRY_DURATION = "60s";
+/**
+ * The requests the edge may send again after a process went away while serving them (killed, or stopped for a
+ * restart): those without a body. Caddy 2.6, Debian's release, cannot send a body twice (a retried PUT would reach
+ * Synapse empty), so a PUT or POST caught that way gets a 502, which the client repeats: a Matrix send carries its
+ * transaction id, so a repeated message is stored once. A request that never reached a process is always retried.
+ */
+const RETRY_MATCH = "lb_retry_match method GET HEAD OPTIONS";
 
 /**
  * The routing table as Caddyfile lines: a `route` block (literal order, first match wins) with one matcher and one
@@ -196,26 +217,25 @@ const TRY_DURATION = "30s";
  * request finds another process, or waits for one, rather than failing.
  */
 export function renderRoutes(upstreams: Readonly<Partial<Record<string, readonly string[]>>>, main: string): string {
-    const pool = (balance: Balance) =>
-        [
-            `lb_policy ${balance}`,
-            `lb_try_duration ${TRY_DURATION}`,
-            "lb_try_interval 250ms",
-            "health_uri /health",
-            "health_interval 2s",
-            "health_timeout 2s",
-            "fail_duration 10s",
-        ].map((line) => `\t\t${line}`).join("\n");
+    const running = new Set(Object.keys(upstreams).filter((kind) => (upstreams[kind] ?? []).length > 0) as WorkerKind[]);
+    const hold = [`lb_try_duration ${TRY_DURATION}`, "lb_try_interval 250ms", RETRY_MATCH];
+    const health = ["health_uri /health", "health_interval 2s", "health_timeout 2s", "fail_duration 10s"];
+    const proxy = (matcher: string, hosts: readonly string[], options: readonly string[]) =>
+        [`\treverse_proxy ${matcher}${hosts.join(" ")} {`, ...options.map((line) => `\t\t${line}`), "\t}"].join("\n");
     const lines = ROUTES.map((route, index) => {
-        const hosts = route.kind === "main" ? [] : (upstreams[route.kind] ?? []);
+        const target = targetOf(route, running);
         const matcher = [
             `\t@route${index} {`,
             `\t\tpath_regexp route${index} ${route.paths.map((pattern) => `(?:${pattern})`).join("|")}`,
             ...(route.methods ? [`\t\tmethod ${route.methods.join(" ")}`] : []),
             "\t}",
         ];
-        const proxy = hosts.length > 0 ? [`\treverse_proxy @route${index} ${hosts.join(" ")} {`, pool(route.balance), "\t}"] : [`\treverse_proxy @route${index} ${main}`];
-        return [`\t# ${route.name}`, ...matcher, ...proxy].join("\n");
+        // A row main serves stays in the table: it keeps its paths from the broader rows after it.
+        const to =
+            target === "main"
+                ? proxy(`@route${index} `, [main], hold)
+                : proxy(`@route${index} `, upstreams[target] ?? [], [`lb_policy ${route.balance}`, ...hold, ...health]);
+        return [`\t# ${route.name}`, ...matcher, to].join("\n");
     });
-    return ["route {", ...lines, `\treverse_proxy ${main} {\n\t\tlb_try_duration ${TRY_DURATION}\n\t\tlb_try_interval 250ms\n\t}`, "}"].join("\n");
+    return ["route {", ...lines, proxy("", [main], hold), "}"].join("\n");
 }

@@ -1,6 +1,7 @@
 // Synapse workers on one host: the internal network and Redis they share with main (WorkerBus, declared before main),
 // and the worker processes themselves (Workers, after main has migrated the database). Every process runs the
 // homeserver's image with its hardening and labels.
+import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
@@ -9,6 +10,7 @@ import { containerHardening, type Hardening } from "../runtime/hardening";
 import { imageResource } from "../runtime/images";
 import { LABEL_PREFIX, labelList, ownerLabels } from "../runtime/labels";
 import { PidsLimit } from "../runtime/limits";
+import { shellQuote } from "../runtime/scripts";
 import { VolumeFile } from "../storage/files";
 import { WORKER_HTTP_PORT, workerConfig, type WorkerKind, type WorkerProcess } from "./kinds";
 
@@ -101,6 +103,44 @@ export interface WorkerProcessesArgs {
     labels: { project: string; stack: string };
     /** The secret key of the stack's fingerprints. */
     fingerprintKey: pulumi.Input<string>;
+    /** The fingerprint of the config every process shares (main's overlay), as a label: see StaleWorkersStop. */
+    sharedFingerprint: pulumi.Input<string>;
+}
+
+/** The label naming the shared config a worker runs with. */
+const SHARED_LABEL = `${LABEL_PREFIX}.shared`;
+
+export interface StaleWorkersStopArgs {
+    /** The fingerprint of the config main is about to run with. */
+    sharedFingerprint: pulumi.Input<string>;
+    /** Owner labels: project and stack. */
+    labels: { project: string; stack: string };
+}
+
+/**
+ * The restart order when the config every process shares changes (a stream writer, sender or pusher added or
+ * removed; any change of main's overlay): first every worker running on the old config stops, then main restarts on
+ * the new one, then the workers start on it. No two processes ever run with different stream writers, which Synapse
+ * does not survive; and the edge holds the requests that arrive meanwhile (lb_try_duration) until a process of their
+ * row answers, and sends again those a stopping process dropped that are safe to repeat (see routes.ts).
+ * Main declares this before itself; Pulumi then replaces the stopped workers after main, as their command names the
+ * new overlay. A change that leaves the shared config as it was (a client worker added) stops nothing.
+ */
+export class StaleWorkersStop extends pulumi.ComponentResource {
+    constructor(name: string, args: StaleWorkersStopArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("synapse:index:StaleWorkersStop", name, {}, opts);
+        const filters = Object.entries(ownerLabels(args.labels.project, args.labels.stack, "worker"))
+            .map(([label, value]) => `--filter ${shellQuote(`label=${label}=${value}`)}`)
+            .join(" ");
+        const stop = pulumi
+            .output(args.sharedFingerprint)
+            .apply(
+                (shared) =>
+                    `docker ps ${filters} --format '{{.ID}} {{.Label "${SHARED_LABEL}"}}' | awk -v keep=${shellQuote(shared)} '$2 != keep { print $1 }' | xargs -r docker stop -t 30 >/dev/null`,
+            );
+        new command.local.Command(`${name}-stop`, { create: stop, triggers: [args.sharedFingerprint] }, { parent: this });
+        this.registerOutputs({});
+    }
 }
 
 /**
@@ -115,11 +155,41 @@ export function workerUpstreams(containerName: string, processes: readonly Worke
     return byKind;
 }
 
+/** How long a process may take to answer /health after its container starts (a worker on a busy 2-core host: ~40 s). */
+const READY_SECONDS = 180;
+
+/**
+ * Waits until each container's Synapse answers /health on `port` inside it (so after its database migrations), all at
+ * once; fails naming the one that did not, with its last log lines. Runs again whenever one of them is replaced.
+ */
+export function awaitHealthy(
+    name: string,
+    containers: readonly { name: pulumi.Input<string>; id: pulumi.Input<string> }[],
+    port: number,
+    parent: pulumi.Resource,
+): command.local.Command {
+    const script = pulumi.all(containers.map((container) => container.name)).apply((names) =>
+        [
+            ...names.map(
+                (container) =>
+                    `{ docker exec ${shellQuote(container)} curl -fsS --retry ${READY_SECONDS} --retry-delay 1 --retry-all-errors --retry-max-time ${READY_SECONDS} -o /dev/null http://localhost:${port}/health 2>/dev/null || { echo "${container} did not answer /health within ${READY_SECONDS} s; its last log lines:" >&2; docker logs --tail 25 ${shellQuote(container)} >&2 2>&1; exit 1; }; } &`,
+            ),
+            // Every background check's status: one that failed fails the step.
+            "failed=0; for job in $(jobs -p); do wait $job || failed=1; done; exit $failed",
+        ].join("\n"),
+    );
+    return new command.local.Command(name, { create: script, triggers: containers.map((container) => container.id) }, { parent });
+}
+
 /** The worker processes, each a container of the homeserver's image with its own file in the data volume. */
 export class Workers extends pulumi.ComponentResource {
+    /** Done when every worker answers /health: the admin step waits on it, as main's writes need the stream writers. */
+    public readonly ready: command.local.Command | undefined;
+
     constructor(name: string, args: WorkerProcessesArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synapse:index:Workers", name, {}, opts);
         const { project, stack } = args.labels;
+        const containers: docker.Container[] = [];
         for (const worker of args.processes) {
             const containerName = pulumi.interpolate`${args.containerName}-${worker.name}`;
             // Beside, not inside, synapse-stack/: generate removes every file there but the overlays in use.
@@ -167,12 +237,15 @@ export class Workers extends pulumi.ComponentResource {
                         ...labelList(ownerLabels(project, stack, "worker")),
                         { label: `${LABEL_PREFIX}.worker`, value: worker.name },
                         { label: `${LABEL_PREFIX}.config`, value: file.fingerprint },
+                        { label: SHARED_LABEL, value: args.sharedFingerprint },
                     ],
                 },
                 { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["healthcheck"] },
             );
             new PidsLimit(`${name}-${worker.name}-pids`, { containerName: container.name, containerId: container.id, limit: args.hardening.pidsLimit }, { parent: this });
+            containers.push(container);
         }
+        this.ready = containers.length > 0 ? awaitHealthy(`${name}-ready`, containers, WORKER_HTTP_PORT, this) : undefined;
         this.registerOutputs({});
     }
 }
