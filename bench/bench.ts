@@ -20,6 +20,7 @@ import {
     freePort,
     Matrix,
     outputsOf,
+    productionConfig,
     recordedImage,
     ROOT,
     runId,
@@ -210,10 +211,7 @@ async function stackProdRound(): Promise<Sample> {
     const name = `bench-prod-${runId()}`;
     const testStack = await createStack(name, {
         serverName: `${name}.localhost`,
-        database: "postgres",
-        postgresImage: recordedImage("postgres"),
-        tls: "internal",
-        caddyImage: recordedImage("caddy"),
+        ...productionConfig(),
         httpsPort: String(await freePort()),
         federationPort: String(await freePort()),
         extraConfig: LOGIN_LIMITS,

@@ -34,6 +34,11 @@ export function testImage(): string {
     return recordedImage("synapse");
 }
 
+/** The production profile's keys: PostgreSQL and the TLS edge with its own CA, each with the image setup recorded. */
+export function productionConfig(): Record<string, string> {
+    return { database: "postgres", postgresImage: recordedImage("postgres"), tls: "internal", caddyImage: recordedImage("caddy") };
+}
+
 /** A stack of this project in a folder and state backend of its own, so runs never touch a developer's stacks. */
 export interface TestStack {
     name: string;
