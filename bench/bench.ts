@@ -6,7 +6,8 @@
 //         with and without its preview, from cold; against the same steps as plain docker commands
 //   prod: the production profile's cold `up` (PostgreSQL, TLS edge) against the same steps as docker commands
 // and prints medians, ratios, and where the stack's cold dev `up` spends its time (from the engine's events, plus
-// each plugin's start measured alone).
+// each plugin's start measured alone). Then the load run (bench/load.ts): one Synapse process against workers.
+// BENCH_ONLY=recipes or BENCH_ONLY=load runs one part alone.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
@@ -18,6 +19,7 @@ import {
     createStack,
     docker,
     freePort,
+    keepAlive,
     Matrix,
     outputsOf,
     productionConfig,
@@ -27,6 +29,7 @@ import {
     send,
     testImage,
 } from "../test/e2e/support";
+import { loadBenchmark } from "./load";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const IMAGE = testImage();
@@ -307,9 +310,7 @@ function machine(): string {
     return `${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Docker ${engine}, image ${IMAGE}`;
 }
 
-async function main(): Promise<void> {
-    // Node does not wait for a pending request whose socket is unref'd; this keeps the run alive until the end.
-    const keepAlive = setInterval(() => undefined, 60_000);
+async function recipesBenchmark(): Promise<void> {
     const stack: Sample[] = [];
     const recipe: Sample[] = [];
     for (let round = 1; round <= RUNS; round++) {
@@ -367,7 +368,22 @@ async function main(): Promise<void> {
     const resultsDir = path.join(ROOT, "bench", "results");
     fs.mkdirSync(resultsDir, { recursive: true });
     fs.writeFileSync(path.join(resultsDir, "latest.json"), JSON.stringify({ machine: machine(), stack, recipe, plugins }, null, 2));
-    clearInterval(keepAlive);
+}
+
+async function main(): Promise<void> {
+    const only = process.env.BENCH_ONLY ?? "";
+    if (!["", "recipes", "load"].includes(only)) {
+        throw new Error(`BENCH_ONLY ${JSON.stringify(only)} is not valid: expected recipes, load or nothing (both)`);
+    }
+    // Node does not wait for a pending request whose socket is unref'd; this keeps the run alive until the end.
+    const release = keepAlive();
+    if (only !== "load") {
+        await recipesBenchmark();
+    }
+    if (only !== "recipes") {
+        await loadBenchmark(machine());
+    }
+    release();
 }
 
 main().catch((err) => {
