@@ -20,6 +20,7 @@ import {
     Matrix,
     outputsOf,
     ownedObjects,
+    productionConfig,
     pulumiCommand,
     recordedImage,
     runId,
@@ -165,10 +166,7 @@ describe("Synapse workers behind the edge", { timeout: 30 * 60_000 }, () => {
     it("comes up with one worker of each kind and Redis, each healthy, none published", async () => {
         testStack = await createStack(name, {
             serverName,
-            database: "postgres",
-            postgresImage: recordedImage("postgres"),
-            tls: "internal",
-            caddyImage: recordedImage("caddy"),
+            ...productionConfig(),
             httpsPort: String(httpsPort),
             federationPort: "0",
             workers: JSON.stringify({ preset: "one-of-each" }),
