@@ -16,6 +16,8 @@ type Side = "single" | "workers";
 interface SideRun {
     side: Side;
     round: number;
+    /** The traffic's rate: "paced" (the same offered load on both sides) or "flat out" (as fast as answered). */
+    pace: string;
     /** The stack's cold `up`, for the record (not compared: the workers side has more containers to start). */
     upSeconds: number;
     traffic: TrafficFigures;
@@ -80,7 +82,8 @@ function runningContainers(stackName: string, mainName: string): Record<string, 
     return Object.fromEntries(names.map((name) => [name === mainName ? "main" : name.slice(mainName.length + 1), name]));
 }
 
-async function measureSide(side: Side, round: number, shape: TrafficShape, workers: string): Promise<SideRun> {
+/** One side's stack, measured under each shape in turn (the same users and rooms), then destroyed. */
+async function measureSide(side: Side, round: number, shapes: readonly { pace: string; shape: TrafficShape }[], workers: string): Promise<SideRun[]> {
     const name = `bench-load-${side}-${runId()}`;
     let testStack: TestStack | undefined;
     try {
@@ -97,23 +100,27 @@ async function measureSide(side: Side, round: number, shape: TrafficShape, worke
             }
         }
         const matrix = new Matrix(outputs.url, { ca: outputs.caCertificate, connectTo: "127.0.0.1" });
-        const population = await populate(matrix, { userId: outputs.adminUserId, password: outputs.adminPassword }, outputs.serverName, shape);
-        const meter = new CpuMeter(Object.values(containers));
-        let generatorBefore = process.cpuUsage();
-        let generator = process.cpuUsage();
-        const traffic = await runTraffic(matrix, population, shape, {
-            begin: () => {
-                meter.start();
-                generatorBefore = process.cpuUsage();
-            },
-            end: () => {
-                meter.stop();
-                generator = process.cpuUsage(generatorBefore);
-            },
-        });
-        const byContainer = await meter.result();
-        const cpu = Object.fromEntries(Object.entries(containers).map(([role, container]) => [role, byContainer[container]]));
-        return { side, round, upSeconds, traffic, cpu, generatorCpuSeconds: (generator.user + generator.system) / 1e6 };
+        const population = await populate(matrix, { userId: outputs.adminUserId, password: outputs.adminPassword }, outputs.serverName, shapes[0].shape);
+        const runs: SideRun[] = [];
+        for (const { pace, shape } of shapes) {
+            const meter = new CpuMeter(Object.values(containers));
+            let generatorBefore = process.cpuUsage();
+            let generator = process.cpuUsage();
+            const traffic = await runTraffic(matrix, population, shape, {
+                begin: () => {
+                    meter.start();
+                    generatorBefore = process.cpuUsage();
+                },
+                end: () => {
+                    meter.stop();
+                    generator = process.cpuUsage(generatorBefore);
+                },
+            });
+            const byContainer = await meter.result();
+            const cpu = Object.fromEntries(Object.entries(containers).map(([role, container]) => [role, byContainer[container]]));
+            runs.push({ side, round, pace, upSeconds, traffic, cpu, generatorCpuSeconds: (generator.user + generator.system) / 1e6 });
+        }
+        return runs;
     } finally {
         await cleanUp(testStack);
     }
@@ -125,7 +132,7 @@ const ratio = (workers: number, single: number) => (single > 0 && Number.isFinit
 const errorCount = (run: SideRun) => Object.values(run.traffic.errors).reduce((sum, count) => sum + count, 0);
 const cpuTotal = (run: SideRun) => Object.values(run.cpu).reduce((sum, use) => sum + use.seconds, 0);
 
-function report(runs: SideRun[], shape: TrafficShape, workers: string, machine: string): string {
+function report(runs: SideRun[], pace: string, shape: TrafficShape, workers: string, machine: string): string {
     const of = (side: Side) => runs.filter((run) => run.side === side);
     const median = (side: Side, figure: (run: SideRun) => number) => percentile(of(side).map(figure), 50);
     /** A figure's row; a count (`whole`) is printed without decimals. */
@@ -149,7 +156,7 @@ function report(runs: SideRun[], shape: TrafficShape, workers: string, machine: 
     };
     const rounds = runs.length / 2;
     return [
-        `load through the TLS edge ${new Date().toISOString().slice(0, 10)}: ${shape.senders} senders, ${shape.syncers} syncing clients, ${shape.rooms} shared rooms,`,
+        `load through the TLS edge ${new Date().toISOString().slice(0, 10)}, ${pace} (${shape.rate > 0 ? `${shape.rate} messages/s offered` : "each sender sends when its last send is answered"}): ${shape.senders} senders, ${shape.syncers} syncing clients, ${shape.rooms} shared rooms,`,
         `${shape.seconds} s measured after ${shape.warmupSeconds} s of warm-up; workers ${workers}; ${rounds === 1 ? "one round" : `median of ${rounds} rounds`} on ${machine}`,
         "",
         "| figure | single process | workers | ratio (workers/single) |",
@@ -181,28 +188,39 @@ function report(runs: SideRun[], shape: TrafficShape, workers: string, machine: 
     ].join("\n");
 }
 
-/** The load run: BENCH_LOAD_SECONDS, _WARMUP_SECONDS, _SENDERS, _SYNCERS, _ROOMS, _RUNS and _WORKERS tune it. */
+/**
+ * The load run: BENCH_LOAD_RATE, _SECONDS, _WARMUP_SECONDS, _SENDERS, _SYNCERS, _ROOMS, _RUNS and _WORKERS tune it.
+ * Each side is measured twice: paced, the same offered load on both (BENCH_LOAD_RATE messages/s, below what one
+ * process accepts here, so latency is compared at equal load), then flat out (what each side accepts at most).
+ */
 export async function loadBenchmark(machine: string): Promise<void> {
-    const shape: TrafficShape = {
+    const flat: TrafficShape = {
+        rate: 0,
         senders: envNumber("BENCH_LOAD_SENDERS", 8),
         syncers: envNumber("BENCH_LOAD_SYNCERS", 8),
         rooms: envNumber("BENCH_LOAD_ROOMS", 4),
         warmupSeconds: envNumber("BENCH_LOAD_WARMUP_SECONDS", 5, 0),
         seconds: envNumber("BENCH_LOAD_SECONDS", 60),
     };
+    const shapes = [
+        { pace: "paced", shape: { ...flat, rate: envNumber("BENCH_LOAD_RATE", 4) } },
+        { pace: "flat out", shape: flat },
+    ];
     const rounds = envNumber("BENCH_LOAD_RUNS", 1);
     const workers = workersConfig();
     const runs: SideRun[] = [];
     const began = Date.now();
     for (let round = 1; round <= rounds; round++) {
         for (const side of round % 2 === 1 ? (["single", "workers"] as const) : (["workers", "single"] as const)) {
-            const run = await measureSide(side, round, shape, workers);
-            runs.push(run);
-            console.log(`load round ${round}/${rounds}, ${side}: ${format(run.traffic.messagesPerSecond)} messages/s, delivery p95 ${format(run.traffic.deliveryP95)} ms, ${errorCount(run)} errors`);
+            for (const run of await measureSide(side, round, shapes, workers)) {
+                runs.push(run);
+                console.log(`load round ${round}/${rounds}, ${side}, ${run.pace}: ${format(run.traffic.messagesPerSecond)} messages/s, delivery p95 ${format(run.traffic.deliveryP95)} ms, ${errorCount(run)} errors`);
+            }
         }
     }
-    console.log(`\n${report(runs, shape, workers, machine)}\n\nthe load run took ${format((Date.now() - began) / 1000)} s`);
+    const tables = shapes.map(({ pace, shape }) => report(runs.filter((run) => run.pace === pace), pace, shape, workers, machine));
+    console.log(`\n${tables.join("\n\n")}\n\nthe load run took ${format((Date.now() - began) / 1000)} s`);
     const resultsDir = path.join(ROOT, "bench", "results");
     fs.mkdirSync(resultsDir, { recursive: true });
-    fs.writeFileSync(path.join(resultsDir, "load.json"), JSON.stringify({ machine, shape, workers, runs }, null, 2));
+    fs.writeFileSync(path.join(resultsDir, "load.json"), JSON.stringify({ machine, shapes, workers, runs }, null, 2));
 }

@@ -1,11 +1,14 @@
 // The load run's traffic against one homeserver: users made through the admin API, public rooms every one of them
-// joins, senders putting messages into those rooms as fast as they are answered, and clients long-polling /sync, with
+// joins, senders putting messages into those rooms (at a fixed rate, or as fast as they are answered), and clients
+// long-polling /sync, with
 // what they measure: messages accepted, when each was seen by the other clients, how long syncs took, what failed.
 import * as crypto from "node:crypto";
 import { type Matrix, runId, send } from "../test/e2e/support";
 
 /** How much load, for how long. */
 export interface TrafficShape {
+    /** Messages per second all senders offer together, evenly spread; 0: each sends as soon as its last was answered. */
+    rate: number;
     senders: number;
     syncers: number;
     rooms: number;
@@ -171,8 +174,16 @@ export async function runTraffic(matrix: Matrix, population: Population, shape: 
     }
 
     const run = runId();
+    const started = now();
     const sender = async (client: Client, index: number) => {
         for (let n = 0; phase !== "drain"; n++) {
+            if (shape.rate > 0) {
+                // Each sender's own slots, staggered across senders; a late answer sends the next at once.
+                await sleep(Math.max(0, started + ((n + index / shape.senders) * shape.senders * 1000) / shape.rate - now()));
+                if (phase !== "warmup" && phase !== "measure") {
+                    break;
+                }
+            }
             const id = `${run}-${index}-${n}`;
             const measured = phase === "measure";
             const at = now();
@@ -217,7 +228,9 @@ export async function runTraffic(matrix: Matrix, population: Population, shape: 
                         deliveries.push(at - sent.at);
                         seenBy.set(id, (seenBy.get(id) ?? 0) + 1);
                     }
-                    if (event.content?.[END_KEY]) {
+                    // This run's marker only: a second run's syncs can start before the last run's end (Synapse
+                    // answers a repeated initial sync from its cache for two minutes), so they read its events too.
+                    if (event.content?.[END_KEY] === run) {
                         ended.add(room);
                     }
                 }
@@ -241,7 +254,7 @@ export async function runTraffic(matrix: Matrix, population: Population, shape: 
     // The end marker, after every message, tells each syncing client it has seen all there is in that room.
     drainDeadline = now() + DRAIN_SECONDS * 1000;
     for (const room of rooms) {
-        await call(matrix, "PUT", sendPath(room, `${run}-end`), senders[0].token, { msgtype: "m.text", body: "load end", [END_KEY]: true });
+        await call(matrix, "PUT", sendPath(room, `${run}-end`), senders[0].token, { msgtype: "m.text", body: "load end", [END_KEY]: run });
     }
     await Promise.all(load);
 
