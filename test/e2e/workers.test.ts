@@ -286,6 +286,7 @@ describe("Synapse workers behind the edge", { timeout: 30 * 60_000 }, () => {
         assert.ok(Number(after[1]) > Number(before[1]), `restarted (restart count ${before[1]} → ${after[1]})`);
         console.log(`kill: ${traffic.requests} requests, ${traffic.firstFailures.length} needed a retry${traffic.firstFailures.length ? `:\n  ${traffic.firstFailures.join("\n  ")}` : ""}`);
         assert.deepEqual(traffic.failures, [], "every request succeeded, a retry at most");
+        assert.deepEqual(traffic.firstFailures.filter((failure) => failure.includes(": 503 ")), [], "none refused for want of a process");
         assert.ok(traffic.sent.length >= sentBeforeKill + 2, `messages kept flowing after the kill (${sentBeforeKill} before it, ${traffic.sent.length} in all)`);
     });
 
@@ -323,6 +324,7 @@ describe("Synapse workers behind the edge", { timeout: 30 * 60_000 }, () => {
         // Held by the edge while no process of its row answers; a request in flight when its process stopped is sent
         // again by the edge (GET) or by the client (a PUT's body cannot be sent twice by Caddy 2.6).
         assert.deepEqual(traffic.failures, [], "every request succeeded, a retry at most");
+        assert.deepEqual(traffic.firstFailures.filter((failure) => failure.includes(": 503 ")), [], "none refused for want of a process: the edge held them");
         const messages = await matrix.messages(token, loadRoom, 1000);
         assert.deepEqual(traffic.sent.filter((body) => !messages.includes(body)), [], "every accepted message is in the room");
         assert.equal(new Set(messages).size, messages.length, "and each once");

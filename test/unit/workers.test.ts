@@ -81,7 +81,7 @@ describe("the routing table, row by row", () => {
         assert.match(routes, /reverse_proxy @route0 s-1:8083 s-2:8083 \{\n\t\tlb_policy header Authorization\n/);
         assert.match(routes, /health_uri \/health/);
         assert.match(routes, /reverse_proxy @route2 main:8008 \{\n\t\tlb_try_duration 60s\n/, "no media worker: media to main, held while main restarts");
-        assert.match(routes, /\t\tlb_retry_match method GET HEAD OPTIONS\n/, "requests without a body retried when a process goes away");
+        assert.match(routes, /\t\tlb_retry_match method GET HEAD OPTIONS PUT POST DELETE\n/, "every method held while no process is available");
         assert.ok(routes.indexOf("@route0") < routes.indexOf("@route8"), "first match wins in table order");
         assert.match(routes, /\treverse_proxy main:8008 \{\n\t\tlb_try_duration 60s/);
     });

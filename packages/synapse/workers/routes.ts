@@ -203,12 +203,15 @@ export function routeFor(method: string, path: string, running: ReadonlySet<Work
  */
 const TRY_DURATION = "60s";
 /**
- * The requests the edge may send again after a process went away while serving them (killed, or stopped for a
- * restart): those without a body. Caddy 2.6, Debian's release, cannot send a body twice (a retried PUT would reach
- * Synapse empty), so a PUT or POST caught that way gets a 502, which the client repeats: a Matrix send carries its
- * transaction id, so a repeated message is stored once. A request that never reached a process is always retried.
+ * The requests the edge may try again: every method. Caddy 2.6 (Debian's release) holds a request while no process
+ * of its row is available only when it matches this list, whatever the error, so without PUT and POST here a send
+ * during a restart would get an immediate 503. Trying again never repeats work a process did: a request that never
+ * reached a process is sent whole; one whose body was already sent cannot be sent again (Caddy 2.6 cannot rewind the
+ * body, and Go's transport refuses to send it short), so it gets a 502 and the client repeats it, which for a Matrix
+ * send is safe: its transaction id stores the message once. Only a bodiless request that a process dropped is sent
+ * again in full (a GET, or a POST with no body).
  */
-const RETRY_MATCH = "lb_retry_match method GET HEAD OPTIONS";
+const RETRY_MATCH = "lb_retry_match method GET HEAD OPTIONS PUT POST DELETE";
 
 /**
  * The routing table as Caddyfile lines: a `route` block (literal order, first match wins) with one matcher and one
