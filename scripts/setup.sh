@@ -225,12 +225,13 @@ image() {
 }
 
 step_image() { # step_image [SYNAPSE-VERSION]: all images, or only Synapse at another release (for upgrades)
-    begin image "images: Synapse, PostgreSQL, Caddy, Redis (the official ones, or local builds of the same releases)"
-    local synapse postgres caddy redis version
+    begin image "images: Synapse, PostgreSQL, Caddy, Redis, coturn (the official ones, or local builds of the same releases)"
+    local synapse postgres caddy redis coturn version
     synapse="$(pinned_image SYNAPSE_IMAGE)"
     postgres="$(pinned_image POSTGRES_IMAGE)"
     caddy="$(pinned_image CADDY_IMAGE)"
     redis="$(pinned_image REDIS_IMAGE)"
+    coturn="$(pinned_image TURN_IMAGE)"
     if [ -n "${1:-}" ]; then
         image "synapse-$1" synapse "${synapse%:*}:v$1" "synapse-local:v$1" "$1" "synapse-local:v$1"
         finish "Synapse $1 ready"
@@ -241,6 +242,7 @@ step_image() { # step_image [SYNAPSE-VERSION]: all images, or only Synapse at an
     image postgres postgres "$postgres" "postgres-local:${postgres##*:}"
     image caddy caddy "$caddy" "caddy-local:${caddy##*:}"
     image redis redis "$redis" "redis-local:${redis##*:}"
+    image coturn coturn "$coturn" "coturn-local:${coturn##*:}"
     if [ "$(cat "$TOOLS/images/synapse")" != "$synapse" ]; then
         finish "local builds ready; stacks on this machine select them with \`npm run pulumi -- config set synapse:image $(cat "$TOOLS/images/synapse")\` (\`npm run dev\` does it for the dev stack)"
     else

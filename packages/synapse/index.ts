@@ -31,7 +31,7 @@ export { Database, type DatabaseArgs, passwordStatements, scramVerifier } from "
 export { Edge, type EdgeArgs, type EdgeOptions } from "./edge/edge";
 export { type EdgeSettings, parseSize, renderCaddyfile, TlsMode, wellKnown } from "./edge/caddyfile";
 export { DataVolume, type DataVolumeArgs, foreignVolumes, VolumeLedger, type VolumeLedgerArgs, type VolumeOwners } from "./storage/storage";
-export { CADDY_IMAGE, POSTGRES_IMAGE, REDIS_IMAGE, SYNAPSE_IMAGE } from "./runtime/images";
+export { CADDY_IMAGE, POSTGRES_IMAGE, REDIS_IMAGE, SYNAPSE_IMAGE, TURN_IMAGE } from "./runtime/images";
 export {
     countProblems,
     MAX_WORKERS,

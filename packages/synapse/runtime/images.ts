@@ -17,6 +17,9 @@ export const CADDY_IMAGE = "caddy:2.6.2";
 /** Redis for Synapse's workers (replication pub/sub): the release Debian's stable suite ships. */
 export const REDIS_IMAGE = "redis:8.0";
 
+/** coturn, the TURN server for calls: the release Debian's stable suite ships, so the local build is the same release. */
+export const TURN_IMAGE = "coturn/coturn:4.6.1";
+
 /**
  * Whether a reference names an image built on this machine by `npm run setup` (toolchain/images): `<name>-local:<tag>`
  * with no registry. No registry has such an image, so a machine without it must build it.
