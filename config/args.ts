@@ -50,6 +50,19 @@ export function homeserverArgs(config: SynapseConfig): HomeserverArgs {
                       volumeName: config.edgeVolumeName,
                   },
         workers: config.workers === undefined ? undefined : { ...config.workers, redisImage: config.redisImage === undefined ? undefined : kept("redisImage", config.redisImage) },
+        turn:
+            config.turn === undefined
+                ? undefined
+                : {
+                      bindAddress: kept("turn", config.turn.bindAddress),
+                      externalIp: config.turn.externalIp === undefined ? undefined : kept("turn", config.turn.externalIp),
+                      port: kept("turn", config.turn.port),
+                      tlsPort: kept("turn", config.turn.tlsPort),
+                      relayPorts: kept("turn", config.turn.relayPorts),
+                      allowPeers: kept("turn", config.turn.allowPeers),
+                      network: config.turn.network === undefined ? undefined : kept("turn", config.turn.network),
+                      image: kept("turn", config.turn.image),
+                  },
         federation: {
             enabled: config.federation.enabled,
             allowList: config.federation.allowList === undefined ? undefined : kept("federation", config.federation.allowList),

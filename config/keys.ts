@@ -37,6 +37,7 @@ export const CONFIG_KEYS = [
     "backupsToKeep",
     "workers",
     "redisImage",
+    "turn",
 ] as const;
 
 export type ConfigKey = (typeof CONFIG_KEYS)[number];

@@ -17,6 +17,7 @@ import {
     TlsMode,
 } from "@synapse-stack/synapse";
 import { Reader } from "./reader";
+import { readTurn } from "./turn";
 import { readWorkers } from "./workers";
 import type { FederationConfig, SynapseConfig } from "./types";
 import { type ConfigContext, ConfigError, FEDERATION_KEYS, NOT_SHOWN, type RawConfig, STACK_OWNED_KEYS, unknownKeys } from "./keys";
@@ -273,7 +274,7 @@ export function parseConfig(given: RawConfig, context: ConfigContext): SynapseCo
         ...readBackups(reader, context.stack, context.cwd ?? "/"),
         ...(context.secretKeys?.length ? { secretKeys: context.secretKeys } : {}),
     };
-    Object.assign(config, readWorkers(reader, config.database, config.tls));
+    Object.assign(config, readWorkers(reader, config.database, config.tls), readTurn(reader, config.tls, config.extraConfig, config.federation.network));
     if (reader.problems.length > 0) {
         throw new ConfigError(reader.problems);
     }

@@ -5,6 +5,18 @@ import type { DatabaseKind, TlsMode, WorkerCountKey, WorkersPreset } from "@syna
 /** synapse:workers as given: a preset and/or counts per kind. */
 export type WorkersSetting = { preset?: WorkersPreset } & Partial<Record<WorkerCountKey, number>>;
 
+/** synapse:turn as validated: the TURN server's settings, the package's defaults filled in. */
+export interface TurnSetting {
+    bindAddress: string;
+    externalIp?: string;
+    port: number;
+    tlsPort: number;
+    relayPorts: string;
+    allowPeers: string[];
+    network?: string;
+    image: string;
+}
+
 /** The validated, typed configuration the stack builds its homeserver from. */
 export interface SynapseConfig {
     serverName: string;
@@ -53,6 +65,8 @@ export interface SynapseConfig {
     workers?: WorkersSetting;
     /** The Redis image of the workers; absent: the package's default. */
     redisImage?: string;
+    /** synapse:turn: a TURN server for calls; absent: none. */
+    turn?: TurnSetting;
     /** The keys set with --secret: their values reach the component as secrets. Default none. */
     secretKeys?: readonly string[];
 }

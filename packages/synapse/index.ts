@@ -22,6 +22,7 @@ export {
     MIN_MEMORY_MB,
     OWNED_CONFIG_KEYS,
     type OwnedConfigKey,
+    TURN_CONFIG_KEYS,
     postgresMajor,
     type Rule,
     RULES,
@@ -51,5 +52,18 @@ export {
 } from "./workers/kinds";
 export { Balance, type Route, routeFor, ROUTES, renderRoutes } from "./workers/routes";
 export { WorkerBus, type WorkerBusArgs, Workers, type WorkerProcessesArgs, workerUpstreams } from "./workers/workers";
+export { Turn, type TurnArgs, type TurnCertificateSource, TURN_HARDENING, type TurnOptions } from "./turn/turn";
+export {
+    allowedIntoStack,
+    cidrRange,
+    cidrsOverlap,
+    DENIED_PEER_RANGES,
+    isAllowablePeerRange,
+    MAX_RELAY_PORTS,
+    relayPortRange,
+    renderTurnConfig,
+    type TurnServerSettings,
+    turnUris,
+} from "./turn/turnserver";
 export { LABEL_PREFIX } from "./runtime/labels";
 export { argumentError, userError } from "./runtime/errors";

@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as yaml from "js-yaml";
+import { type ConfigError, parseConfig } from "../../config";
 
 export const ROOT = path.resolve(__dirname, "../..");
 export const MOCK_PASSWORD = "mockPasswordXq7ZpL2vN9rT4wK8sD3f";
@@ -148,4 +149,14 @@ export function allStrings(value: unknown): string[] {
         return Object.values(found).flatMap(allStrings);
     }
     return [];
+}
+
+/** The problems the stack's config check finds with these keys (beside a server name); none when it accepts them. */
+export function configProblems(raw: Record<string, string>): string[] {
+    try {
+        parseConfig({ serverName: "matrix.example.org", ...raw }, { stack: "dev" });
+        return [];
+    } catch (err) {
+        return (err as ConfigError).problems;
+    }
 }

@@ -46,6 +46,7 @@ export function describeStackWiring(stack: string): void {
         let homeserver: Container;
         let postgres: Container | undefined;
         let edge: Container | undefined;
+        let turn: Container | undefined;
         let commands: Recorded[];
         const command = (name: string) => {
             const found = commands.find((resource) => resource.name === name);
@@ -63,10 +64,14 @@ export function describeStackWiring(stack: string): void {
             homeserver = containers.find((c) => c.name === expected.containerName)!;
             postgres = containers.find((c) => c.name === `${expected.containerName}-db`);
             edge = containers.find((c) => c.name === `${expected.containerName}-edge`);
+            turn = containers.find((c) => c.name === `${expected.containerName}-turn`);
             assert.ok(homeserver, "a homeserver container");
             assert.equal(postgres !== undefined, expected.database === "postgres", "a PostgreSQL container exactly with database postgres");
             assert.equal(edge !== undefined, expected.tls !== "none", "an edge container exactly with tls");
-            assert.equal(containers.length, 1 + (postgres ? 1 : 0) + (edge ? 1 : 0), "no other long-running container");
+            assert.equal(turn !== undefined, expected.turn !== undefined, "a TURN container exactly with turn");
+            // The TURN server behind the edge has a second container: the copier of the edge's certificate.
+            const turnContainers = turn ? (edge ? 2 : 1) : 0;
+            assert.equal(containers.length, 1 + (postgres ? 1 : 0) + (edge ? 1 : 0) + turnContainers, "no other long-running container");
             commands = byType(run, "command:local:Command");
         });
 
@@ -86,6 +91,7 @@ export function describeStackWiring(stack: string): void {
                 expected.volumeName,
                 ...(postgres ? [expected.databaseVolumeName] : []),
                 ...(edge ? [expected.edgeVolumeName] : []),
+                ...(turn ? [`${expected.containerName}-turn`] : []),
             ]);
             assert.equal(environment.SYNAPSE_RETAIN, String(expected.retainDataOnDestroy));
             assert.deepEqual([environment.SYNAPSE_PROJECT, environment.SYNAPSE_STACK], ["synapse", stack]);
@@ -94,6 +100,8 @@ export function describeStackWiring(stack: string): void {
                 [expected.volumeName]: labels("data"),
                 ...(postgres ? { [expected.databaseVolumeName]: labels("database") } : {}),
                 ...(edge ? { [expected.edgeVolumeName]: labels("edge") } : {}),
+                ...(turn ? { [`${expected.containerName}-turn`]: labels("turn") } : {}),
+                ...(turn && edge ? { [`${expected.containerName}-turn-tls`]: labels("turn-tls") } : {}),
             });
         });
 
@@ -117,6 +125,32 @@ export function describeStackWiring(stack: string): void {
             for (const network of Object.values(networks) as { labels: unknown }[]) {
                 assert.ok((network.labels as { label: string; value: string }[]).some((l) => l.label === "io.synapse-stack.stack" && l.value === stack));
             }
+        });
+
+        it("runs the TURN server, when configured, on its own network, published on turn.bindAddress, its config a file", () => {
+            if (!turn || !expected.turn) {
+                return;
+            }
+            assert.deepEqual((turn.networksAdvanced ?? []).map((network) => network.name), [`${expected.containerName}-turn`]);
+            for (const other of [homeserver, postgres, edge]) {
+                assert.ok(!(other?.networksAdvanced ?? []).some((network) => network.name === `${expected.containerName}-turn`), "no other container on it");
+            }
+            const [first, last] = expected.turn.relayPorts.split("-").map(Number);
+            assert.deepEqual(
+                turn.ports?.slice(0, edge ? 3 : 2).map(({ internal, external, ip }) => ({ internal, external, ip })),
+                [
+                    { internal: 3478, external: expected.turn.port, ip: expected.turn.bindAddress },
+                    { internal: 3478, external: expected.turn.port, ip: expected.turn.bindAddress },
+                    ...(edge ? [{ internal: 5349, external: expected.turn.tlsPort, ip: expected.turn.bindAddress }] : []),
+                ],
+            );
+            assert.equal(turn.ports?.length, (edge ? 3 : 2) + last - first + 1, "each relay port");
+            assert.equal(turn.user, "65534:65534");
+            assert.deepEqual(turn.capabilities, { drops: ["ALL"], adds: ["NET_BIND_SERVICE"] });
+            assert.equal(turn.readOnly, true);
+            const config = String(allStrings(command("synapse-turn-config-write").stdin));
+            assert.ok(config.includes(`static-auth-secret=${MOCK_PASSWORD}`), "the secret reaches coturn in its config file, from stdin");
+            assert.ok(config.includes(`external-ip=${expected.turn.externalIp ?? expected.turn.bindAddress}`));
         });
 
         it("gives PostgreSQL its password as a file only, a UTF8/C database and a health check, hardened", () => {
@@ -204,7 +238,11 @@ export function describeStackWiring(stack: string): void {
         it("starts every helper container with the shared hardening the policy pack checks", () => {
             const helpers = commands.flatMap(({ name, inputs }) =>
                 [inputs.create, inputs.update].flatMap((line) => dockerRuns(typeof line === "string" ? line : "")).map((options) => ({ name, options })));
-            const writers = [...(postgres ? ["synapse-postgres-password-file-write"] : []), ...(edge ? ["synapse-edge-caddyfile-write"] : [])];
+            const writers = [
+                ...(postgres ? ["synapse-postgres-password-file-write"] : []),
+                ...(edge ? ["synapse-edge-caddyfile-write"] : []),
+                ...(turn ? ["synapse-turn-config-write"] : []),
+            ];
             assert.deepEqual(helpers.map(({ name }) => name).sort(), ["synapse-generate-run", ...writers].sort(), "the rule sees every helper of the program");
             for (const { name, options } of helpers) {
                 assert.deepEqual(missingHardening(options), [], `${name} starts a hardened helper`);

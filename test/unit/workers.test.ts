@@ -17,8 +17,7 @@ import {
     workerProcesses,
 } from "@synapse-stack/synapse";
 import { parseConfig } from "../../config";
-import { ConfigError } from "../../config/keys";
-import { allStrings, declared, installMocks } from "./harness";
+import { allStrings, configProblems, declared, installMocks } from "./harness";
 
 const ALL: ReadonlySet<WorkerKind> = new Set(WORKER_KINDS);
 
@@ -172,23 +171,15 @@ describe("the rules about workers", () => {
     });
 
     it("the stack refuses the same in synapse:* terms", () => {
-        const problems = (raw: Record<string, string>) => {
-            try {
-                parseConfig({ serverName: "matrix.example.org", ...raw }, { stack: "dev" });
-                return [];
-            } catch (err) {
-                return (err as ConfigError).problems;
-            }
-        };
-        assert.deepEqual(problems({ workers: JSON.stringify({ preset: "one-of-each", media: 2, colour: 1 }) }), [
+        assert.deepEqual(configProblems({ workers: JSON.stringify({ preset: "one-of-each", media: 2, colour: 1 }) }), [
             "synapse:workers.colour is not a worker setting: known keys are preset, client, sync, federationReader, federationSender, pusher, media, background, eventPersister, typing, toDevice, accountData, receipts, presence, pushRules, deviceLists",
             "synapse:workers.media 2 is not valid: expected a whole number from 0 to 1 (several media workers need one media store and one of them running its background jobs)",
         ]);
-        assert.deepEqual(problems({ workers: JSON.stringify({ sync: 1 }) }), [
+        assert.deepEqual(configProblems({ workers: JSON.stringify({ sync: 1 }) }), [
             "synapse:workers needs synapse:database postgres: Synapse's workers share one PostgreSQL database (they do not run on SQLite)",
             "synapse:workers.sync needs synapse:tls: requests reach those workers only through the edge's routing",
         ]);
-        assert.deepEqual(problems({ redisImage: "redis:8.0" }), ["synapse:redisImage is set but synapse:workers is not: Redis runs only with workers; set synapse:workers, or remove it"]);
+        assert.deepEqual(configProblems({ redisImage: "redis:8.0" }), ["synapse:redisImage is set but synapse:workers is not: Redis runs only with workers; set synapse:workers, or remove it"]);
         const config = parseConfig({ serverName: "matrix.example.org", database: "postgres", tls: "internal", workers: JSON.stringify({ preset: "one-of-each", client: "2" }) }, { stack: "dev" });
         assert.deepEqual(config.workers, { preset: "one-of-each", client: 2 });
     });

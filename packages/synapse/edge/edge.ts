@@ -98,6 +98,8 @@ export class Edge extends pulumi.ComponentResource {
     public readonly caCertificate: pulumi.Output<string | undefined>;
     /** The edge container's name. */
     public readonly containerName: pulumi.Output<string>;
+    /** The edge's volume (Caddy's certificates): the TURN server's TLS listener serves the same certificate. */
+    public readonly volumeName: pulumi.Output<string>;
 
     constructor(name: string, args: EdgeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synapse:index:Edge", name, {}, opts);
@@ -219,6 +221,7 @@ export class Edge extends pulumi.ComponentResource {
         this.wellKnownServer = documents.server;
         this.wellKnownClient = documents.client;
         this.containerName = container.name;
+        this.volumeName = volume.volumeName;
         this.registerOutputs({
             url: this.url,
             wellKnownServer: this.wellKnownServer,

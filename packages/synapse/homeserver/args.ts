@@ -3,6 +3,7 @@
 // in any Pulumi language.
 import type * as pulumi from "@pulumi/pulumi";
 import type { EdgeOptions } from "../edge/edge";
+import type { TurnOptions } from "../turn/turn";
 import type { WorkersPreset } from "../workers/kinds";
 
 export interface HomeserverArgs {
@@ -57,6 +58,11 @@ export interface HomeserverArgs {
      * (client, sync, federationReader, media) the `edge` that routes to them. Default: none, one process.
      */
     workers?: WorkersArgs;
+    /**
+     * A TURN server (coturn) for calls, on a network of its own, whose credentials Synapse hands to clients; TURN over
+     * TLS too behind the edge, with its certificate. Default: none.
+     */
+    turn?: TurnOptions;
 }
 
 /**

@@ -1,6 +1,6 @@
 // The Homeserver component: one constructor that declares every part in the order data flows between them (volumes,
-// networks, the worker bus, PostgreSQL, the edge, the overlay, the upgrade backup, generate, the port, the homeserver,
-// the admin, the workers).
+// networks, the worker bus, PostgreSQL, the edge, the TURN server, the overlay, the upgrade backup, generate, the port,
+// the homeserver, the admin, the workers).
 // Over 300 lines because that order is the component's contract and reads top to bottom here; its arguments, rules
 // and volume ledger live in args.ts, validate.ts and storage/, and each part is a component of its own.
 import * as path from "node:path";
@@ -25,6 +25,9 @@ import { awaitHealthy, StaleWorkersStop, WorkerBus, Workers, workerUpstreams } f
 import { fingerprint, fingerprintKey } from "../runtime/scripts";
 import { DataVolume, recordVolumes } from "../storage/storage";
 import { DEFAULTS } from "./rules";
+import { EDGE_DATA } from "../edge/caddyfile";
+import { subnetsOf } from "../runtime/networks";
+import { Turn } from "../turn/turn";
 
 /** The config files the homeserver runs with: the generated one, then the stack's overlay, which wins key by key. */
 export function configPaths(overlay: string): string[] {
@@ -114,6 +117,7 @@ export class Homeserver extends pulumi.ComponentResource {
             volumeName: args.volumeName ?? `${name}-data`,
             ...(args.postgres ? { "postgres.volumeName": args.postgres.volumeName ?? named("db") } : {}),
             ...(args.edge ? { "edge.volumeName": args.edge.volumeName ?? named("edge") } : {}),
+            ...(args.turn ? { "turn.volumeName": args.turn.volumeName ?? named("turn") } : {}),
         };
         const ledger = recordVolumes(`${name}-volumes`, volumeNames, args.retainDataOnDestroy, labels, this);
         const key = fingerprintKey(`${name}-fingerprint-key`, this);
@@ -181,6 +185,35 @@ export class Homeserver extends pulumi.ComponentResource {
                       { parent: this },
                   )
                 : undefined;
+        // The TURN server runs on a network of its own; every network the stack's processes are on stays out of its reach.
+        // Networks the program does not make: the federation network, or Docker's default bridge for a lone homeserver.
+        const existingSubnets = (networkName: pulumi.Input<string>) =>
+            docker.getNetworkOutput({ name: networkName }, { parent: this }).apply((found) => (found.ipamConfigs ?? []).map((config) => config.subnet ?? "").filter(Boolean));
+        const turn = args.turn
+            ? new Turn(
+                  `${name}-turn`,
+                  {
+                      ...args.turn,
+                      realm: args.serverName,
+                      volumeName: ledger.recordedName(volumeNames["turn.volumeName"]!),
+                      containerName: args.turn.containerName ?? pulumi.interpolate`${containerName}-turn`,
+                      // Behind the edge, clients reach it by the edge's name, which its certificate carries.
+                      uriHost: args.edge ? (args.edge.publicHost ?? args.serverName) : undefined,
+                      certificates: args.edge && edge ? { volumeName: edge.volumeName, edgeData: EDGE_DATA, host: args.edge.publicHost ?? args.serverName, mode: args.edge.tls } : undefined,
+                      protectedSubnets: pulumi
+                          .all([
+                              ...[network, databaseNetwork].filter((item): item is docker.Network => item !== undefined).map(subnetsOf),
+                              network ? [] : existingSubnets("bridge"),
+                              bus ? bus.subnets : [],
+                              args.federation?.network ? existingSubnets(args.federation.network) : [],
+                          ])
+                          .apply((lists) => lists.flat()),
+                      labels,
+                      fingerprintKey: key,
+                  },
+                  { parent: this },
+              )
+            : undefined;
         const url = edge
             ? edge.url
             : pulumi.all([bindAddress, httpPort]).apply(([address, port]) => `http://${hostForUrl(address)}:${port}`);
@@ -209,9 +242,15 @@ export class Homeserver extends pulumi.ComponentResource {
         );
         // The replication secret reaches every process as a file next to the CA roots.
         const replicationSecretFile = `/data/${FILES_DIR}/replication-secret`;
-        const files = bus
-            ? pulumi.all([caFiles, bus.replicationSecret]).apply(([roots, secret]) => ({ ...roots, "replication-secret": secret }))
-            : caFiles;
+        // So does the TURN server's shared secret.
+        const turnSecretFile = `/data/${FILES_DIR}/turn-secret`;
+        const files = pulumi
+            .all([caFiles, bus?.replicationSecret, turn?.sharedSecret])
+            .apply(([roots, replication, turnSecret]) => ({
+                ...roots,
+                ...(replication !== undefined ? { "replication-secret": replication } : {}),
+                ...(turnSecret !== undefined ? { "turn-secret": `${turnSecret}\n` } : {}),
+            }));
         const workerSettings = bus
             ? pulumi.all([containerName, bus.redisHost]).apply(([mainHost, redisHost]) => ({
                   shared: sharedWorkerConfig(workers, { mainHost, redisHost, replicationSecretPath: replicationSecretFile }),
@@ -221,8 +260,8 @@ export class Homeserver extends pulumi.ComponentResource {
         // Secret as a whole: extraConfig may hold secret values (an SMTP password set with `config set --secret`).
         const overlay = pulumi.secret(
             pulumi
-                .all([args.publicBaseUrl ?? url.apply((base) => `${base}/`), reportStats, args.extraConfig ?? {}, database?.synapseConfig, federation, caFiles, workerSettings])
-                .apply(([publicBaseUrl, stats, extraConfig, databaseConfig, federated, roots, workerConfig]) =>
+                .all([args.publicBaseUrl ?? url.apply((base) => `${base}/`), reportStats, args.extraConfig ?? {}, database?.synapseConfig, federation, caFiles, workerSettings, turn?.uris])
+                .apply(([publicBaseUrl, stats, extraConfig, databaseConfig, federated, roots, workerConfig, turnUris]) =>
                     renderOverlay({
                         publicBaseUrl,
                         reportStats: stats,
@@ -236,6 +275,7 @@ export class Homeserver extends pulumi.ComponentResource {
                             allowPrivateRanges: federated.allowPrivateRanges,
                         },
                         workers: workerConfig,
+                        turn: turnUris ? { uris: turnUris, sharedSecretPath: turnSecretFile } : undefined,
                     }),
                 ),
         );

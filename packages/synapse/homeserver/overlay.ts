@@ -29,6 +29,8 @@ export interface OverlaySettings {
     };
     /** Further top-level keys (never one the stack owns; config validation checks that). */
     extraConfig: Record<string, unknown>;
+    /** With a TURN server: the URIs clients get and the file holding the shared secret their credentials are signed with. */
+    turn?: { uris: string[]; sharedSecretPath: string };
     /** With workers: the keys every process shares (Redis, instance map, roles) and main's further listeners. */
     workers?: { shared: Record<string, unknown>; listeners: Record<string, unknown>[] };
 }
@@ -62,6 +64,7 @@ export function renderOverlay(settings: OverlaySettings): string {
         // A private federation trusts its own CAs only, and no key server outside it (matrix.org).
         ...(federation.caFiles.length > 0 ? { federation_custom_ca_list: federation.caFiles, trusted_key_servers: [] } : {}),
         ...(federation.allowPrivateRanges.length > 0 ? { ip_range_whitelist: federation.allowPrivateRanges } : {}),
+        ...(settings.turn ? { turn_uris: settings.turn.uris, turn_shared_secret_path: settings.turn.sharedSecretPath } : {}),
         ...(settings.workers?.shared ?? {}),
     };
     return [

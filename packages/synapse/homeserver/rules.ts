@@ -5,7 +5,8 @@
 import * as net from "node:net";
 import * as v from "valibot";
 import { TlsMode } from "../edge/caddyfile";
-import { CADDY_IMAGE, POSTGRES_IMAGE, REDIS_IMAGE, SYNAPSE_IMAGE } from "../runtime/images";
+import { CADDY_IMAGE, POSTGRES_IMAGE, REDIS_IMAGE, SYNAPSE_IMAGE, TURN_IMAGE } from "../runtime/images";
+import { isAllowablePeerRange, MAX_RELAY_PORTS, relayPortRange } from "../turn/turnserver";
 
 /** Every default of the arguments, in their shape. */
 export const DEFAULTS = {
@@ -24,6 +25,8 @@ export const DEFAULTS = {
     backups: { enabled: true, keep: 5 },
     federation: { enabled: true },
     redisImage: REDIS_IMAGE,
+    // A small relay range: Docker publishes each port on its own, and a few dozen start in a second.
+    turn: { image: TURN_IMAGE, bindAddress: "127.0.0.1", port: 3478, tlsPort: 5349, relayPorts: "49160-49200", allowPeers: [] as string[] },
 } as const;
 
 /** The smallest memory limit Synapse starts in, in MiB. */
@@ -46,6 +49,15 @@ export const OWNED_CONFIG_KEYS = {
 } as const;
 
 export type OwnedConfigKey = keyof typeof OWNED_CONFIG_KEYS;
+
+/** homeserver.yaml keys the component writes itself when it runs a TURN server, each with what to do instead. */
+export const TURN_CONFIG_KEYS = {
+    turn_uris: "the component points them at its TURN server (turn.port, turn.tlsPort)",
+    turn_shared_secret: "the component's TURN server has a random secret of its own, handed to Synapse as a file",
+    turn_shared_secret_path: "the component's TURN server has a random secret of its own, handed to Synapse as a file",
+    turn_username: "the component's TURN server uses the shared secret's time-limited credentials",
+    turn_password: "the component's TURN server uses the shared secret's time-limited credentials",
+} as const;
 
 /** A rule about one value: what is accepted, and the accepted form as a message names it. */
 export interface Rule {
@@ -162,6 +174,15 @@ export const RULES = {
     serverNames: { schema: list(text(isDnsName)), form: "a list of server names such as [a.example.org, b.example.org]" },
     certificates: { schema: list(text((item) => PEM_CERTIFICATE.test(item.trim()))), form: "a list of PEM certificates (-----BEGIN CERTIFICATE-----...)" },
     cidrs: { schema: list(text(isCidr)), form: "a list of CIDRs such as 172.18.0.0/16" },
+    turnImage: image("coturn/coturn:4.6.1"),
+    relayPorts: {
+        schema: text((value) => relayPortRange(value) !== undefined),
+        form: `a port range first-last from 1024 to 65535 such as 49160-49200, at most ${MAX_RELAY_PORTS} ports (Docker publishes each one)`,
+    },
+    peerRanges: {
+        schema: list(text(isAllowablePeerRange)),
+        form: "a list of CIDRs such as 192.168.1.0/24, none holding a loopback or unspecified address (127.0.0.0/8, 0.0.0.0/8, ::, ::1)",
+    },
 } as const satisfies Record<string, Rule>;
 
 /** The federation port's rule: a port, or 0 to federate through the HTTPS port (named as the caller names it). */

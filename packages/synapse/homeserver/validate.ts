@@ -5,7 +5,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { TlsMode } from "../edge/caddyfile";
 import type { HomeserverArgs } from "./args";
 import { countProblems, SERVING_KINDS, workerCounts, WorkersPreset } from "../workers/kinds";
-import { accepts, DEFAULTS, federationPortRule, isLoopback, OWNED_CONFIG_KEYS, type Rule, RULES } from "./rules";
+import { isWildcard, relayPortRange } from "../turn/turnserver";
+import { accepts, DEFAULTS, federationPortRule, isLoopback, OWNED_CONFIG_KEYS, type Rule, RULES, TURN_CONFIG_KEYS } from "./rules";
 
 /** A value the program gave directly (not an Output, not undefined), which can be checked now. */
 function isKnown(value: unknown): boolean {
@@ -50,6 +51,7 @@ export function validateHomeserverArgs(args: HomeserverArgs): string[] {
         }
     }
     problems.push(...workerProblems(args));
+    problems.push(...turnProblems(args, check));
     const federation = args.federation;
     if (federation) {
         check("federation.allowList", federation.allowList, RULES.serverNames);
@@ -116,6 +118,59 @@ function workerProblems(args: HomeserverArgs): string[] {
     const serving = SERVING_KINDS.filter((kind) => counts[kind] > 0);
     if (serving.length > 0 && !args.edge) {
         problems.push(`workers.${serving.join(", workers.")} needs edge: requests reach those workers only through the edge's routing`);
+    }
+    return problems;
+}
+
+/** The TURN server's values, and the combinations it cannot serve. */
+function turnProblems(args: HomeserverArgs, check: (argument: string, value: unknown, rule: Rule) => void): string[] {
+    const turn = args.turn;
+    if (turn === undefined) {
+        return [];
+    }
+    const problems: string[] = [];
+    check("turn.image", turn.image, RULES.turnImage);
+    check("turn.bindAddress", turn.bindAddress, RULES.address);
+    check("turn.externalIp", turn.externalIp, RULES.address);
+    check("turn.port", turn.port, RULES.port);
+    check("turn.tlsPort", turn.tlsPort, RULES.port);
+    check("turn.relayPorts", turn.relayPorts, RULES.relayPorts);
+    check("turn.allowPeers", turn.allowPeers, RULES.peerRanges);
+    check("turn.network", turn.network, RULES.networkName);
+    check("turn.volumeName", turn.volumeName, RULES.volumeName);
+    check("turn.containerName", turn.containerName, RULES.containerName);
+    if (typeof turn.externalIp === "string" && isWildcard(turn.externalIp)) {
+        problems.push(`turn.externalIp ${JSON.stringify(turn.externalIp)} is not an address clients can reach: expected the host's public (or LAN) address, such as 203.0.113.10`);
+    }
+    const bindAddress = turn.bindAddress ?? DEFAULTS.turn.bindAddress;
+    if (typeof bindAddress === "string" && isWildcard(bindAddress) && turn.externalIp === undefined) {
+        problems.push(`turn.bindAddress ${JSON.stringify(bindAddress)} publishes on every address, so the TURN server cannot tell clients which one reaches it: set turn.externalIp`);
+    }
+    // The defaults count too: the listener's port inside the relay range would be published twice.
+    const port = turn.port ?? DEFAULTS.turn.port;
+    const tlsPort = turn.tlsPort ?? DEFAULTS.turn.tlsPort;
+    const relayText = turn.relayPorts ?? DEFAULTS.turn.relayPorts;
+    const relay = typeof relayText === "string" ? relayPortRange(relayText) : undefined;
+    const listeners: [string, unknown][] = [["turn.port", port], ...(args.edge ? [["turn.tlsPort", tlsPort] as [string, unknown]] : [])];
+    for (const [argument, value] of listeners) {
+        if (typeof value === "number" && relay && value >= relay.first && value <= relay.last) {
+            problems.push(`${argument} ${value} is inside turn.relayPorts ${relay.first}-${relay.last}: expected a port outside the relay range`);
+        }
+    }
+    if (args.edge && typeof port === "number" && port === tlsPort) {
+        problems.push(`turn.tlsPort ${tlsPort} is turn.port too: expected another port for TURN over TLS`);
+    }
+    if (turn.tlsPort !== undefined && !args.edge) {
+        problems.push("turn.tlsPort needs edge: TURN over TLS uses the edge's certificate");
+    }
+    if (turn.network !== undefined && turn.network === args.federation?.network) {
+        problems.push(`turn.network ${JSON.stringify(turn.network)} is federation.network too: the homeserver is on it, and the relay must not be its neighbour`);
+    }
+    const extraConfig = args.extraConfig;
+    if (extraConfig !== undefined && !pulumi.Output.isInstance(extraConfig)) {
+        for (const key of Object.keys(extraConfig).filter((item): item is keyof typeof TURN_CONFIG_KEYS => item in TURN_CONFIG_KEYS)) {
+            problems.push(`extraConfig key "${key}" is written by the component with turn: ${TURN_CONFIG_KEYS[key]}`);
+        }
     }
     return problems;
 }

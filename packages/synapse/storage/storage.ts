@@ -159,6 +159,7 @@ const HOLDS: Record<string, string> = {
     volumeName: "the homeserver's data: config, signing key, media, SQLite database",
     "postgres.volumeName": "the PostgreSQL database",
     "edge.volumeName": "the edge's certificates and local CA",
+    "turn.volumeName": "the TURN server's config and shared secret",
 };
 
 /**

@@ -10,6 +10,7 @@ import { containerHardening, type Hardening } from "../runtime/hardening";
 import { imageResource } from "../runtime/images";
 import { LABEL_PREFIX, labelList, ownerLabels } from "../runtime/labels";
 import { PidsLimit } from "../runtime/limits";
+import { subnetsOf } from "../runtime/networks";
 import { shellQuote } from "../runtime/scripts";
 import { VolumeFile } from "../storage/files";
 import { WORKER_HTTP_PORT, workerConfig, type WorkerKind, type WorkerProcess } from "./kinds";
@@ -39,6 +40,8 @@ export interface WorkerBusArgs {
 export class WorkerBus extends pulumi.ComponentResource {
     /** The internal network's name. */
     public readonly networkName: pulumi.Output<string>;
+    /** The internal network's subnets (the TURN server's relay may never reach them). */
+    public readonly subnets: pulumi.Output<string[]>;
     /** Redis's host name on it. */
     public readonly redisHost: pulumi.Output<string>;
     /** worker_replication_secret (a Pulumi secret). */
@@ -73,6 +76,7 @@ export class WorkerBus extends pulumi.ComponentResource {
         );
         new PidsLimit(`${name}-redis-pids`, { containerName: redis.name, containerId: redis.id, limit: REDIS_HARDENING.pidsLimit }, { parent: this });
         this.networkName = network.name;
+        this.subnets = subnetsOf(network);
         this.redisHost = redis.name;
         this.replicationSecret = new random.RandomPassword(`${name}-replication-secret`, { length: 40, special: false }, { parent: this }).result;
         this.registerOutputs({ networkName: this.networkName, redisHost: this.redisHost });
