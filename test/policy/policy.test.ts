@@ -32,6 +32,7 @@ describe("the policy pack on real previews", { timeout: 10 * 60_000 }, () => {
                           caddyImage: recordedImage("caddy"),
                           publicHost: "matrix.prod.policy.localhost",
                           httpsPort: String(await freePort()),
+                          turn: JSON.stringify({ image: recordedImage("coturn") }),
                       }
                     : {};
             const testStack = await createStack(`policy-${runId()}`, {
