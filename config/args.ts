@@ -57,7 +57,8 @@ export function homeserverArgs(config: SynapseConfig): HomeserverArgs {
                       bindAddress: kept("turn", config.turn.bindAddress),
                       externalIp: config.turn.externalIp === undefined ? undefined : kept("turn", config.turn.externalIp),
                       port: kept("turn", config.turn.port),
-                      tlsPort: kept("turn", config.turn.tlsPort),
+                      // TURN over TLS exists only behind the edge, whose certificate it serves.
+                      tlsPort: config.tls === "none" ? undefined : kept("turn", config.turn.tlsPort),
                       relayPorts: kept("turn", config.turn.relayPorts),
                       allowPeers: kept("turn", config.turn.allowPeers),
                       network: config.turn.network === undefined ? undefined : kept("turn", config.turn.network),

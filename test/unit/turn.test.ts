@@ -183,12 +183,20 @@ describe("the rules about turn", () => {
             bindAddress: DEFAULTS.turn.bindAddress,
             externalIp: "198.51.100.7",
             port: 3479,
-            tlsPort: DEFAULTS.turn.tlsPort,
+            tlsPort: undefined,
             relayPorts: DEFAULTS.turn.relayPorts,
             allowPeers: ["192.168.1.0/24"],
             network: undefined,
             image: DEFAULTS.turn.image,
         });
+    });
+
+    it("maps every accepted synapse:turn onto arguments the component accepts, with the edge and without", () => {
+        for (const raw of [{ turn: "{}" }, { turn: "{}", tls: "internal" }, { turn: JSON.stringify({ bindAddress: "0.0.0.0", externalIp: "203.0.113.10" }), tls: "internal", database: "postgres" }]) {
+            const args = homeserverArgs(parseConfig({ serverName: "matrix.example.org", ...raw }, { stack: "dev" }));
+            assert.deepEqual(validateHomeserverArgs(args), [], JSON.stringify(raw));
+            assert.equal(args.turn?.tlsPort, raw.tls ? DEFAULTS.turn.tlsPort : undefined, "the TLS port only behind the edge");
+        }
     });
 });
 
