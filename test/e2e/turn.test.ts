@@ -2,7 +2,8 @@
 // client gets credentials from Synapse; coturn's own test client allocates relays with them over UDP, TCP and TLS and
 // exchanges data with a peer the test runs on a network of its own, allowed by turn.allowPeers; relays toward the
 // stack's own containers (PostgreSQL first) and loopback are refused, as are expired and forged credentials; the shared
-// secret is nowhere in plaintext; a second `up` changes nothing; destroy leaves nothing behind.
+// secret is nowhere in plaintext; an allowPeers range over the stack's own networks is refused; a second `up` changes
+// nothing; destroy leaves nothing behind.
 // Over 300 lines on purpose: one stack serves every check, each needing the one before it (the credentials, the peer).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -27,6 +28,7 @@ import {
     pulumiCommand,
     recordedImage,
     runId,
+    setConfig,
     stateFiles,
     type TestStack,
     up,
@@ -122,6 +124,16 @@ describe("TURN for calls", { timeout: 20 * 60_000 }, () => {
     let outputs: Record<string, string>;
     let turnServer: { username: string; password: string; ttl: number; uris: string[] };
     const release = keepAlive();
+    /** synapse:turn as the test deploys it. */
+    const turnSettings = () => ({
+        image: recordedImage("coturn"),
+        port: ports.turn,
+        tlsPort: ports.tls,
+        relayPorts: `${ports.relay}-${ports.relay + RELAY_PORTS - 1}`,
+        network: peerNetwork,
+        // The peer alone: the rest of its network (the TURN server's own address there included) stays denied.
+        allowPeers: [`${peer}/32`],
+    });
     /** The shared secret, as coturn's config in its volume holds it. */
     const sharedSecret = () => inVolume(`${prefix}-turn`, ["cat", "/data/turnserver.conf"], { image: recordedImage("coturn") }).match(/^static-auth-secret=(.+)$/m)?.[1] ?? "";
     /**
@@ -164,15 +176,7 @@ describe("TURN for calls", { timeout: 20 * 60_000 }, () => {
             ...productionConfig(),
             httpsPort: String(ports.https),
             federationPort: "0",
-            turn: JSON.stringify({
-                image: recordedImage("coturn"),
-                port: ports.turn,
-                tlsPort: ports.tls,
-                relayPorts: `${ports.relay}-${ports.relay + RELAY_PORTS - 1}`,
-                network: peerNetwork,
-                // The peer alone: the rest of its network (the TURN server's own address there included) stays denied.
-                allowPeers: [`${peer}/32`],
-            }),
+            turn: JSON.stringify(turnSettings()),
         });
         const started = Date.now();
         assert.equal((await up(testStack)).summary.result, "succeeded");
@@ -300,6 +304,19 @@ describe("TURN for calls", { timeout: 20 * 60_000 }, () => {
         }
         assert.ok(!testStack!.output.join("").includes(secret), "not in the CLI's output");
         console.log(`# shared secret (${secret.length} characters) found in: coturn's config (600), Synapse's secret file (600); nowhere else`);
+    });
+
+    it("refuses an allowPeers range that overlaps the stack's own networks, changing nothing", async () => {
+        const turnId = docker("inspect", "--format", "{{.Id}}", `${prefix}-turn`);
+        const databaseSubnet = docker("network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", `${prefix}-db`);
+        await setConfig(testStack!, { turn: JSON.stringify({ ...turnSettings(), allowPeers: [`${peer}/32`, databaseSubnet] }) });
+        const refused = await up(testStack!).then(() => "", (error: Error) => error.message);
+        const reason = refused.match(/turn\.allowPeers [^\n]*/)?.[0] ?? "";
+        console.log(`# allowPeers with the database network's ${databaseSubnet}: ${reason || "NOT refused"}`);
+        assert.match(reason, new RegExp(`turn\\.allowPeers ${databaseSubnet.replace(/[./]/g, "\\$&")} overlaps the stack's own Docker networks`));
+        assert.equal(docker("inspect", "--format", "{{.Id}}", `${prefix}-turn`), turnId, "the TURN server kept its config");
+        await setConfig(testStack!, { turn: JSON.stringify(turnSettings()) });
+        await expectNoChanges(testStack!);
     });
 
     it("destroys everything it made, the certificates' memory volume included", async () => {

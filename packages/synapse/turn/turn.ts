@@ -4,7 +4,8 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { DEFAULTS } from "../homeserver/rules";
+import { DEFAULTS, RULES } from "../homeserver/rules";
+import { userError } from "../runtime/errors";
 import { containerHardening, type Hardening } from "../runtime/hardening";
 import { imageResource } from "../runtime/images";
 import { LABEL_PREFIX, labelList, ownerLabels } from "../runtime/labels";
@@ -14,6 +15,7 @@ import { VolumeFile } from "../storage/files";
 import { subnetsOf } from "../runtime/networks";
 import { DataVolume } from "../storage/storage";
 import {
+    allowedIntoStack,
     relayPortRange,
     renderTurnConfig,
     TURN_CERTIFICATE_PATH,
@@ -123,7 +125,7 @@ export class Turn extends pulumi.ComponentResource {
         const relayPorts = pulumi.output(args.relayPorts ?? DEFAULTS.turn.relayPorts).apply((text) => {
             const range = relayPortRange(text);
             if (!range) {
-                throw new Error(`turn.relayPorts ${JSON.stringify(text)} is not a port range such as ${DEFAULTS.turn.relayPorts}`);
+                throw userError(`turn.relayPorts ${JSON.stringify(text)} is not valid: expected ${RULES.relayPorts.form}`);
             }
             return range;
         });
@@ -141,9 +143,17 @@ export class Turn extends pulumi.ComponentResource {
         const config = pulumi.secret(
             pulumi
                 .all([args.realm, this.sharedSecret, externalIp, relayPorts, args.allowPeers ?? [], protectedSubnets])
-                .apply(([realm, sharedSecret, external, relay, allowPeers, subnets]) =>
-                    renderTurnConfig({ realm, sharedSecret, externalIp: external, relayPorts: relay, allowPeers, protectedSubnets: subnets, tls }),
-                ),
+                .apply(([realm, sharedSecret, external, relay, allowPeers, subnets]) => {
+                    const into = allowedIntoStack(allowPeers, subnets);
+                    if (into.length > 0) {
+                        // Known only once the networks exist: Docker picks their subnets.
+                        throw userError(
+                            `turn.allowPeers ${into.join(", ")} overlaps the stack's own Docker networks (${subnets.join(", ")}): the relay must never reach ` +
+                                "PostgreSQL, Redis or the Synapse processes. Allow a narrower range (the LAN's own), or give Docker address pools outside it",
+                        );
+                    }
+                    return renderTurnConfig({ realm, sharedSecret, externalIp: external, relayPorts: relay, allowPeers, protectedSubnets: subnets, tls });
+                }),
         );
         const image = imageResource(`${name}-image`, args.image ?? DEFAULTS.turn.image, this);
         const volumeName = new DataVolume(`${name}-data`, { volumeName: args.volumeName ?? `${name}-turn`, labels: ownerLabels(project, stack, "turn") }, { parent: this }).volumeName;
