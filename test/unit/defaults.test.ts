@@ -46,6 +46,8 @@ describe("each default declared once", () => {
             assert.equal(settings[key], value, `synapse:${key}`);
         }
         assert.equal(config.federation.enabled, DEFAULTS.federation.enabled);
+        const turn = parseConfig({ serverName: "matrix.example.org", tls: "internal", turn: "{}" }, { stack: "dev" }).turn;
+        assert.deepEqual(turn, { ...DEFAULTS.turn }, "synapse:turn's sub-keys take the package's defaults");
     });
 
     it("each description that names a default names the package's", () => {
@@ -53,6 +55,10 @@ describe("each default declared once", () => {
         for (const [key, value] of Object.entries(PACKAGE_DEFAULTS).filter(([key]) => !/[iI]mage$/.test(key))) {
             const description = (project.config[`synapse:${key}`].description ?? "").replace(/\s+/g, " ");
             assert.ok(description.includes(`Default ${String(value)}`), `synapse:${key} says "Default ${String(value)}": ${description}`);
+        }
+        const turn = (project.config["synapse:turn"].description ?? "").replace(/\s+/g, " ");
+        for (const [key, value] of Object.entries(DEFAULTS.turn).filter(([key]) => !["image", "allowPeers"].includes(key))) {
+            assert.ok(turn.includes(`${key} (`) && turn.includes(`Default ${String(value)}`), `synapse:turn names ${key}'s default ${String(value)}: ${turn}`);
         }
     });
 });
