@@ -1,9 +1,9 @@
 // TURN for calls on the real engine, in the production profile (PostgreSQL, the TLS edge with its own CA): a logged-in
 // client gets credentials from Synapse; coturn's own test client allocates relays with them over UDP, TCP and TLS and
-// exchanges data with a peer the test runs on a network of its own, allowed by turn.allowPeers; relays toward the
-// stack's own containers (PostgreSQL first) and loopback are refused, as are expired and forged credentials; the shared
-// secret is nowhere in plaintext; an allowPeers range over the stack's own networks is refused; a second `up` changes
-// nothing; destroy leaves nothing behind.
+// exchanges data with a peer the test runs on a network of its own, allowed by turn.allowPeers; TLS serves the edge's
+// certificate, and a renewed one after a reload in place; relays toward the stack's own containers (PostgreSQL first) and
+// loopback are refused, as are expired and forged credentials; the shared secret is nowhere in plaintext; an allowPeers
+// range over the stack's own networks is refused; a second `up` changes nothing; destroy leaves nothing behind.
 // Over 300 lines on purpose: one stack serves every check, each needing the one before it (the credentials, the peer).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -234,6 +234,47 @@ describe("TURN for calls", { timeout: 20 * 60_000 }, () => {
         console.log(`# certificates: edge ${edge.fingerprint}, TURN ${turn.fingerprint}`);
         assert.equal(turn.authorized, true, turn.error);
         assert.equal(turn.fingerprint, edge.fingerprint, "the same certificate as the edge's");
+    });
+
+    it("serves a renewed certificate within half a minute, reloaded in place", async () => {
+        const edge = await peerCertificate(ports.https, serverName, outputs.caCertificate);
+        const startedAt = docker("inspect", "--format", "{{.State.StartedAt}}", `${prefix}-turn`);
+        // A renewal as the copier sees it: another certificate for the host in Caddy's files, put back afterwards (Caddy
+        // itself reads them only when it renews). Made by openssl in the TURN image, with no network.
+        const leaf = `/data/caddy/certificates/local/${serverName}/${serverName}`;
+        const made = docker(
+            "run", "--rm", "--network", "none", ...HARDENED, "--entrypoint", "openssl", recordedImage("coturn"), "req", "-x509", "-newkey", "ec",
+            "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "/dev/stdout", "-out", "/dev/stdout", "-days", "1", "-subj", `/CN=${serverName}`,
+            "-addext", `subjectAltName=DNS:${serverName}`,
+        );
+        const pem = (kind: string) => `${made.match(new RegExp(`-----BEGIN ${kind}-----[\\s\\S]+?-----END ${kind}-----`))?.[0] ?? ""}\n`;
+        const edgeShell = (script: string, input = "") => {
+            const result = spawnSync("docker", ["exec", "-i", `${prefix}-edge`, "sh", "-c", script], { input, encoding: "utf8" });
+            assert.equal(result.status, 0, result.stderr);
+        };
+        const served = async (want: (fingerprint: string) => boolean, seconds: number): Promise<number> => {
+            const started = Date.now();
+            while (Date.now() - started < seconds * 1000) {
+                if (want((await peerCertificate(ports.tls, serverName, outputs.caCertificate)).fingerprint)) {
+                    return Math.round((Date.now() - started) / 1000);
+                }
+                await new Promise((resolve) => setTimeout(resolve, 1000));
+            }
+            throw new Error(`the TURN server did not serve the certificate expected within ${seconds} s`);
+        };
+        edgeShell(`cp -p ${leaf}.crt ${leaf}.crt.saved && cp -p ${leaf}.key ${leaf}.key.saved && cat >${leaf}.key`, pem("PRIVATE KEY"));
+        edgeShell(`cat >${leaf}.crt`, pem("CERTIFICATE"));
+        let renewed: number;
+        try {
+            renewed = await served((fingerprint) => fingerprint !== edge.fingerprint, 60);
+        } finally {
+            edgeShell(`mv -f ${leaf}.crt.saved ${leaf}.crt && mv -f ${leaf}.key.saved ${leaf}.key`);
+        }
+        const back = await served((fingerprint) => fingerprint === edge.fingerprint, 60);
+        console.log(`# certificate renewal: the new one served after ${renewed} s, the edge's again ${back} s after it came back, coturn not restarted`);
+        assert.equal(docker("inspect", "--format", "{{.State.StartedAt}}", `${prefix}-turn`), startedAt, "coturn reloaded in place");
+        const reloads = spawnSync("docker", ["logs", `${prefix}-turn`], { encoding: "utf8" }).stdout.match(/Reloading TLS certificates/g)?.length ?? 0;
+        assert.equal(reloads, 2, "coturn reloaded twice");
     });
 
     it("refuses relays toward the stack's own containers, PostgreSQL first, loopback, and a neighbour allowPeers does not name", () => {

@@ -39,9 +39,9 @@ while :; do
         copy "$key" "$copies/private-key.pem"
         copy "$certificate" "$copies/certificate.pem"
     fi
-    # Until the first copy, every two seconds (Caddy issues the certificate as it starts); then every minute: Caddy
-    # renews hours ahead.
-    if [ -s "$copies/certificate.pem" ]; then pause=60; else pause=2; fi
+    # Until the first copy, every two seconds (Caddy issues the certificate as it starts); then every twenty: two small
+    # files compared, and a renewed certificate served within half a minute.
+    if [ -s "$copies/certificate.pem" ]; then pause=20; else pause=2; fi
     sleep "$pause" &
     wait $!
 done

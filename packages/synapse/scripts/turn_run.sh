@@ -12,10 +12,11 @@ until [ -s "$certificate" ]; do
 done
 turnserver "$@" &
 server=$!
-trap 'kill -TERM "$server" 2>/dev/null; wait "$server"; exit 0' TERM INT
+# coturn's own exit status on SIGTERM is 143; a stop asked for is a clean one.
+trap 'kill -TERM "$server" 2>/dev/null; wait "$server" || true; exit 0' TERM INT
 seen=$(cksum <"$certificate")
 while kill -0 "$server" 2>/dev/null; do
-    sleep 30 &
+    sleep 10 &
     wait $! || true
     now=$(cksum <"$certificate" 2>/dev/null || echo "$seen")
     if [ "$now" != "$seen" ]; then
