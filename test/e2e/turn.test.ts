@@ -45,7 +45,7 @@ interface ClientRun {
 const RELAY_PORTS = 64;
 
 /** The hardened flags of every container the test itself runs. */
-const HARDENED = ["--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true", "--pids-limit", "64", "--memory", "128m"];
+const HARDENED = ["--read-only", "--tmpfs", "/var/lib/coturn", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true", "--pids-limit", "64", "--memory", "128m"];
 
 /**
  * coturn's own test client (turnutils_uclient, from the TURN image itself) as a real TURN client on the host's network,
@@ -143,7 +143,11 @@ describe("TURN for calls", { timeout: 20 * 60_000 }, () => {
     let probes = 0;
     const probeCredentials = (secret: string) => credentials(secret, Math.floor(Date.now() / 1000) + 600, `@probe-${++probes}:${serverName}`);
 
+    /** The engine's volumes before the stack: an anonymous one left after destroy has no label to find it by. */
+    let volumesBefore: Set<string>;
+
     before(async () => {
+        volumesBefore = new Set(docker("volume", "ls", "--quiet").split("\n").filter(Boolean));
         await pulumiCommand();
         // coturn's test client leaves each relay to time out: room for every allocation the test makes (about 25).
         const relay = await freeUdpRange(RELAY_PORTS);
@@ -165,7 +169,7 @@ describe("TURN for calls", { timeout: 20 * 60_000 }, () => {
 
     after(async () => {
         await cleanUp(testStack);
-        spawnSync("docker", ["rm", "-f", peerContainer, strangerContainer]);
+        spawnSync("docker", ["rm", "-f", "-v", peerContainer, strangerContainer]);
         spawnSync("docker", ["network", "rm", peerNetwork]);
         release();
     });
@@ -364,5 +368,7 @@ describe("TURN for calls", { timeout: 20 * 60_000 }, () => {
         await testStack!.stack.destroy({ onOutput: (text) => testStack!.output.push(text) });
         assert.deepEqual(ownedObjects(name), { containers: [], volumes: [], networks: [] });
         assert.equal(docker("volume", "ls", "--quiet", "--filter", `name=${prefix}`), "", "no volume of the stack's name");
+        const left = docker("volume", "ls", "--quiet").split("\n").filter((volume) => volume && !volumesBefore.has(volume));
+        assert.deepEqual(left, [], "no anonymous volume either (the image's VOLUME, where nothing is mounted over it)");
     });
 });
