@@ -1,6 +1,10 @@
 // Synapse workers: the routing table (one test per row), the kinds and their counts, the shared config, and a
 // Homeserver with workers under Pulumi's mocks.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { before, describe, it } from "node:test";
 import {
     countProblems,
@@ -222,6 +226,22 @@ describe("a Homeserver with workers", () => {
         assert.equal(client.volumes?.[0].readOnly, true);
         assert.equal(containers["chat-media-1"].volumes?.[0].readOnly, false);
         assert.deepEqual(containers.chat.command.slice(0, 3), ["run", "--config-path", "/data/homeserver.yaml"], "main runs as before");
+    });
+
+    it("waits for every worker's /health before the admin step, and fails when one does not answer", () => {
+        const ready = declared.find((r) => r.type === "command:local:Command" && r.name === "chat-workers-ready");
+        const script = String(ready?.inputs.create ?? "");
+        assert.match(script, /chat-client-1/);
+        // The script under `sh` (dash here, as the command provider runs it), with a docker that answers slowly, and
+        // not at all for the sync worker.
+        const bin = fs.mkdtempSync(path.join(os.tmpdir(), "ready-"));
+        fs.writeFileSync(path.join(bin, "docker"), '#!/bin/sh\nsleep 1\ncase "$*" in *chat-sync-1*curl*) exit 7;; esac\n', { mode: 0o755 });
+        const started = Date.now();
+        const run = spawnSync("sh", ["-c", script], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, encoding: "utf8" });
+        fs.rmSync(bin, { recursive: true, force: true });
+        assert.ok(Date.now() - started >= 1000, "it waited for the checks");
+        assert.equal(run.status, 1, "one check failing fails the step");
+        assert.match(run.stderr, /chat-sync-1 did not answer \/health/);
     });
 
     it("shares Redis and the roles through the overlay, the secret as a file, and routes the edge to the workers", () => {

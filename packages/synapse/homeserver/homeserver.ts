@@ -1,6 +1,6 @@
 // The Homeserver component: one constructor that declares every part in the order data flows between them (volumes,
 // networks, the worker bus, PostgreSQL, the edge, the TURN server, the overlay, the upgrade backup, generate, the port,
-// the homeserver, the admin, the workers).
+// the homeserver, the workers once it answers, the admin once they do).
 // Over 300 lines because that order is the component's contract and reads top to bottom here; its arguments, rules
 // and volume ledger live in args.ts, validate.ts and storage/, and each part is a component of its own.
 import * as path from "node:path";

@@ -174,12 +174,14 @@ export function awaitHealthy(
 ): command.local.Command {
     const script = pulumi.all(containers.map((container) => container.name)).apply((names) =>
         [
+            "pids=",
             ...names.map(
                 (container) =>
-                    `{ docker exec ${shellQuote(container)} curl -fsS --retry ${READY_SECONDS} --retry-delay 1 --retry-all-errors --retry-max-time ${READY_SECONDS} -o /dev/null http://localhost:${port}/health 2>/dev/null || { echo "${container} did not answer /health within ${READY_SECONDS} s; its last log lines:" >&2; docker logs --tail 25 ${shellQuote(container)} >&2 2>&1; exit 1; }; } &`,
+                    `{ docker exec ${shellQuote(container)} curl -fsS --retry ${READY_SECONDS} --retry-delay 1 --retry-all-errors --retry-max-time ${READY_SECONDS} -o /dev/null http://localhost:${port}/health 2>/dev/null || { echo "${container} did not answer /health within ${READY_SECONDS} s; its last log lines:" >&2; docker logs --tail 25 ${shellQuote(container)} >&2 2>&1; exit 1; }; } & pids="$pids $!"`,
             ),
-            // Every background check's status: one that failed fails the step.
-            "failed=0; for job in $(jobs -p); do wait $job || failed=1; done; exit $failed",
+            // Every background check's status: one that failed fails the step. By pid: `jobs -p` in a command
+            // substitution lists nothing in dash (the `sh` the command provider runs), which waited for none.
+            "failed=0; for pid in $pids; do wait $pid || failed=1; done; exit $failed",
         ].join("\n"),
     );
     return new command.local.Command(name, { create: script, triggers: containers.map((container) => container.id) }, { parent });
