@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm run setup [-- STEP ...]`: brings this machine to the point where `pulumi up` of the stack works.
-# Steps, in order (default: all): engine cli plugins state image. Idempotent: on a ready machine it takes seconds.
+# Steps, in order (default: all): engine cli plugins state image browser. Idempotent: on a ready machine it takes seconds.
 # `npm run setup -- image 1.162.0` builds (or pulls) that Synapse release too, for upgrade tests.
 # Each step takes the normal route when it can (an engine already running, a Pulumi CLI on PATH, the download
 # sites, the registry) and otherwise builds from the package registries: Debian, the Go module proxy, PyPI.
@@ -8,7 +8,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 
-ALL_STEPS=(engine cli plugins state image)
+ALL_STEPS=(engine cli plugins state image browser)
 CURRENT=""
 STARTED=0
 
@@ -225,13 +225,15 @@ image() {
 }
 
 step_image() { # step_image [SYNAPSE-VERSION]: all images, or only Synapse at another release (for upgrades)
-    begin image "images: Synapse, PostgreSQL, Caddy, Redis, coturn (the official ones, or local builds of the same releases)"
-    local synapse postgres caddy redis coturn version
+    begin image "images: Synapse, PostgreSQL, Caddy, Redis, coturn, Prometheus, postgres_exporter (the official ones, or local builds of the same releases)"
+    local synapse postgres caddy redis coturn prometheus exporter version
     synapse="$(pinned_image SYNAPSE_IMAGE)"
     postgres="$(pinned_image POSTGRES_IMAGE)"
     caddy="$(pinned_image CADDY_IMAGE)"
     redis="$(pinned_image REDIS_IMAGE)"
     coturn="$(pinned_image TURN_IMAGE)"
+    prometheus="$(pinned_image PROMETHEUS_IMAGE)"
+    exporter="$(pinned_image POSTGRES_EXPORTER_IMAGE)"
     if [ -n "${1:-}" ]; then
         image "synapse-$1" synapse "${synapse%:*}:v$1" "synapse-local:v$1" "$1" "synapse-local:v$1"
         finish "Synapse $1 ready"
@@ -243,11 +245,23 @@ step_image() { # step_image [SYNAPSE-VERSION]: all images, or only Synapse at an
     image caddy caddy "$caddy" "caddy-local:${caddy##*:}"
     image redis redis "$redis" "redis-local:${redis##*:}"
     image coturn coturn "$coturn" "coturn-local:${coturn##*:}"
+    image prometheus prometheus "$prometheus" "prometheus-local:${prometheus##*:}"
+    image postgres-exporter postgres-exporter "$exporter" "postgres-exporter-local:${exporter##*:}"
     if [ "$(cat "$TOOLS/images/synapse")" != "$synapse" ]; then
         finish "local builds ready; stacks on this machine select them with \`npm run pulumi -- config set synapse:image $(cat "$TOOLS/images/synapse")\` (\`npm run dev\` does it for the dev stack)"
     else
         finish "official images ready"
     fi
+}
+
+step_browser() { # the browser the dashboard test loads the monitoring pages in: Debian's Chromium
+    begin browser "Chromium (headless), for the dashboard test"
+    if command -v chromium >/dev/null 2>&1; then
+        finish "$(chromium --version 2>/dev/null | head -n 1)"
+        return
+    fi
+    apt_install chromium || die "Chromium is missing" "install Debian's chromium package (apt-get install chromium)"
+    finish "installed $(chromium --version 2>/dev/null | head -n 1)"
 }
 
 steps=()
@@ -265,7 +279,7 @@ done
 run_step() {
     case "$1" in
         image) step_image "$image_version" ;;
-        engine | cli | plugins | state) "step_$1" ;;
+        engine | cli | plugins | state | browser) "step_$1" ;;
         *) CURRENT=arguments; die "unknown step '$1'" "use some of: ${ALL_STEPS[*]} (image takes an optional Synapse version)" ;;
     esac
 }

@@ -20,6 +20,12 @@ export const REDIS_IMAGE = "redis:8.0";
 /** coturn, the TURN server for calls: the release Debian's stable suite ships, so the local build is the same release. */
 export const TURN_IMAGE = "coturn/coturn:4.6.1";
 
+/** Prometheus, for monitoring: the release Debian's stable suite ships, so the local build is the same release. */
+export const PROMETHEUS_IMAGE = "prom/prometheus:v2.53.3";
+
+/** The PostgreSQL exporter Prometheus scrapes the database through: the release Debian's stable suite ships. */
+export const POSTGRES_EXPORTER_IMAGE = "prometheuscommunity/postgres-exporter:v0.17.1";
+
 /**
  * Whether a reference names an image built on this machine by `npm run setup` (toolchain/images): `<name>-local:<tag>`
  * with no registry. No registry has such an image, so a machine without it must build it.
