@@ -16,6 +16,7 @@ export = async () => {
         signingKeyId: homeserver.signingKeyId,
         database: homeserver.database,
         lastBackup: homeserver.lastBackup,
+        ...(config.monitoring ? { prometheusUrl: homeserver.prometheusUrl } : {}),
         ...(config.database === "postgres" ? { databaseVolumeName: homeserver.databaseVolumeName } : {}),
         ...(config.tls !== "none"
             ? {

@@ -64,6 +64,18 @@ export function homeserverArgs(config: SynapseConfig): HomeserverArgs {
                       network: config.turn.network === undefined ? undefined : kept("turn", config.turn.network),
                       image: kept("turn", config.turn.image),
                   },
+        monitoring:
+            config.monitoring === undefined
+                ? undefined
+                : {
+                      port: kept("monitoring", config.monitoring.port),
+                      scrapeInterval: kept("monitoring", config.monitoring.scrapeInterval),
+                      retention: kept("monitoring", config.monitoring.retention),
+                      backupMaxAgeHours: kept("monitoring", config.monitoring.backupMaxAgeHours),
+                      image: kept("monitoring", config.monitoring.image),
+                      postgresExporterImage: kept("monitoring", config.monitoring.postgresExporterImage),
+                      volumeName: config.monitoring.volumeName,
+                  },
         federation: {
             enabled: config.federation.enabled,
             allowList: config.federation.allowList === undefined ? undefined : kept("federation", config.federation.allowList),

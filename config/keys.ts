@@ -38,6 +38,7 @@ export const CONFIG_KEYS = [
     "workers",
     "redisImage",
     "turn",
+    "monitoring",
 ] as const;
 
 export type ConfigKey = (typeof CONFIG_KEYS)[number];

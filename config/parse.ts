@@ -18,6 +18,7 @@ import {
 } from "@synapse-stack/synapse";
 import { Reader } from "./reader";
 import { readTurn } from "./turn";
+import { readMonitoring } from "./monitoring";
 import { readWorkers } from "./workers";
 import type { FederationConfig, SynapseConfig } from "./types";
 import { type ConfigContext, ConfigError, FEDERATION_KEYS, NOT_SHOWN, type RawConfig, STACK_OWNED_KEYS, unknownKeys } from "./keys";
@@ -274,7 +275,7 @@ export function parseConfig(given: RawConfig, context: ConfigContext): SynapseCo
         ...readBackups(reader, context.stack, context.cwd ?? "/"),
         ...(context.secretKeys?.length ? { secretKeys: context.secretKeys } : {}),
     };
-    Object.assign(config, readWorkers(reader, config.database, config.tls), readTurn(reader, config.tls, config.extraConfig, config.federation.network));
+    Object.assign(config, readWorkers(reader, config.database, config.tls), readTurn(reader, config.tls, config.extraConfig, config.federation.network), readMonitoring(reader, context.stack, config.extraConfig));
     if (reader.problems.length > 0) {
         throw new ConfigError(reader.problems);
     }

@@ -105,4 +105,31 @@ class Reader {
         }
         return value as Record<string, unknown>;
     }
+
+    /**
+     * A part's settings as a mapping of the known `keys` (each other one refused): undefined when unset, or when it
+     * says `enabled: false` (then any other key it sets is refused as having no effect). Setting the mapping means on.
+     */
+    partMapping(key: ConfigKey, keys: readonly string[]): Record<string, unknown> | undefined {
+        const value = this.mapping(key, `a mapping with the keys ${keys.join(", ")}`);
+        if (value === undefined) {
+            return undefined;
+        }
+        for (const unknown of Object.keys(value).filter((item) => !keys.includes(item))) {
+            this.problems.push(`synapse:${key}.${unknown} is not a ${PART_NAMES[key] ?? key} setting: known keys are ${keys.join(", ")}`);
+        }
+        if (value.enabled !== undefined && ![true, false, "true", "false"].includes(value.enabled as string | boolean)) {
+            this.bad(`${key}.enabled`, value.enabled, "true or false");
+        }
+        if (value.enabled === false || value.enabled === "false") {
+            for (const set of keys.filter((item) => item !== "enabled" && value[item] !== undefined)) {
+                this.problems.push(`synapse:${key}.${set} has no effect with synapse:${key}.enabled false: remove it`);
+            }
+            return undefined;
+        }
+        return value;
+    }
 }
+
+/** How messages name a part's settings. */
+const PART_NAMES: Partial<Record<ConfigKey, string>> = { turn: "TURN", monitoring: "monitoring" };

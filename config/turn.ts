@@ -9,21 +9,8 @@ export const TURN_KEYS = ["enabled", "bindAddress", "externalIp", "port", "tlsPo
 const WILDCARDS = ["0.0.0.0", "::"];
 
 export function readTurn(reader: Reader, tls: SynapseConfig["tls"], extraConfig: Record<string, unknown>, federationNetwork: string | undefined): Pick<SynapseConfig, "turn"> {
-    const value = reader.mapping("turn", `a mapping with the keys ${TURN_KEYS.join(", ")}`);
+    const value = reader.partMapping("turn", TURN_KEYS);
     if (value === undefined) {
-        return {};
-    }
-    for (const key of Object.keys(value).filter((item) => !(TURN_KEYS as readonly string[]).includes(item))) {
-        reader.problems.push(`synapse:turn.${key} is not a TURN setting: known keys are ${TURN_KEYS.join(", ")}`);
-    }
-    if (value.enabled !== undefined && ![true, false, "true", "false"].includes(value.enabled as string | boolean)) {
-        reader.bad("turn.enabled", value.enabled, "true or false");
-    }
-    // Setting the mapping means a TURN server, unless it says enabled: false.
-    if (value.enabled === false || value.enabled === "false") {
-        for (const key of TURN_KEYS.filter((item) => item !== "enabled" && value[item] !== undefined)) {
-            reader.problems.push(`synapse:turn.${key} has no effect with synapse:turn.enabled false: remove it`);
-        }
         return {};
     }
     const text = (key: string, fallback: string, rule: Rule): string => {

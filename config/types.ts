@@ -17,6 +17,17 @@ export interface TurnSetting {
     image: string;
 }
 
+/** synapse:monitoring as validated: Prometheus's settings, the package's defaults filled in. */
+export interface MonitoringSetting {
+    port: number;
+    scrapeInterval: string;
+    retention: string;
+    backupMaxAgeHours: number;
+    image: string;
+    postgresExporterImage: string;
+    volumeName: string;
+}
+
 /** The validated, typed configuration the stack builds its homeserver from. */
 export interface SynapseConfig {
     serverName: string;
@@ -67,6 +78,8 @@ export interface SynapseConfig {
     redisImage?: string;
     /** synapse:turn: a TURN server for calls; absent: none. */
     turn?: TurnSetting;
+    /** synapse:monitoring: Prometheus with alerts and console pages; absent: none. */
+    monitoring?: MonitoringSetting;
     /** The keys set with --secret: their values reach the component as secrets. Default none. */
     secretKeys?: readonly string[];
 }

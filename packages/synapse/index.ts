@@ -32,7 +32,7 @@ export { Database, type DatabaseArgs, passwordStatements, scramVerifier } from "
 export { Edge, type EdgeArgs, type EdgeOptions } from "./edge/edge";
 export { type EdgeSettings, parseSize, renderCaddyfile, TlsMode, wellKnown } from "./edge/caddyfile";
 export { DataVolume, type DataVolumeArgs, foreignVolumes, VolumeLedger, type VolumeLedgerArgs, type VolumeOwners } from "./storage/storage";
-export { CADDY_IMAGE, POSTGRES_IMAGE, REDIS_IMAGE, SYNAPSE_IMAGE, TURN_IMAGE } from "./runtime/images";
+export { CADDY_IMAGE, POSTGRES_EXPORTER_IMAGE, POSTGRES_IMAGE, PROMETHEUS_IMAGE, REDIS_IMAGE, SYNAPSE_IMAGE, TURN_IMAGE } from "./runtime/images";
 export {
     countProblems,
     MAX_WORKERS,
@@ -65,5 +65,7 @@ export {
     type TurnServerSettings,
     turnUris,
 } from "./turn/turnserver";
+export { Monitoring, type MonitoringArgs, type MonitoredDatabase, type MonitoringOptions, PROMETHEUS_HARDENING } from "./monitoring/monitoring";
+export { CONSOLE_FILES, monitoringAsset, type PrometheusSettings, prometheusFlags, renderPrometheusConfig, type SynapseTarget } from "./monitoring/prometheus";
 export { LABEL_PREFIX } from "./runtime/labels";
 export { argumentError, userError } from "./runtime/errors";

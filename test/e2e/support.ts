@@ -1,7 +1,7 @@
 // What the end-to-end tests need around the stack: a throwaway project folder and state per run, the Docker
 // CLI, and a small Matrix client. Everything here talks to the real engine and the real homeserver.
 // Over 300 lines: the one harness every e2e file and the benchmark import; split, each test would import from several.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -185,7 +185,10 @@ function linkModules(workDir: string): void {
     }
     const installed = path.join(modules, "@synapse-stack", "synapse");
     const source = path.join(ROOT, "packages", "synapse");
-    for (const entry of ["package.json", "bin", "scripts"]) {
+    // What `npm pack` would install: package.json and the files it lists.
+    const manifest = JSON.parse(fs.readFileSync(path.join(source, "package.json"), "utf8")) as { files: string[] };
+    for (const entry of ["package.json", ...manifest.files].filter((item) => fs.existsSync(path.join(source, item)))) {
+        fs.mkdirSync(path.dirname(path.join(installed, entry)), { recursive: true });
         fs.cpSync(path.join(source, entry), path.join(installed, entry), { recursive: true });
     }
 }
@@ -287,6 +290,26 @@ export function inVolume(volume: string, args: string[], options: { writable?: b
         "run", "--rm", "--network", "none", "-v", `${volume}:/data${options.writable ? "" : ":ro"}`,
         "--entrypoint", args[0], options.image ?? testImage(), ...args.slice(1),
     );
+}
+
+/**
+ * Where a secret shows in plaintext, outside the files meant to hold it: the state backend's files, each of the
+ * stack's containers (its arguments, environment, command, entrypoint and labels as `docker inspect` shows them, and
+ * its whole log), and everything the CLI printed. Empty when it shows nowhere.
+ */
+export function whereSecretShows(testStack: TestStack, secret: string): string[] {
+    const found = stateFiles(testStack).filter((file) => fs.readFileSync(file, "utf8").includes(secret)).map((file) => `state file ${file}`);
+    for (const container of ownedObjects(testStack.name).containers) {
+        const details = JSON.parse(docker("inspect", container))[0];
+        if (JSON.stringify([details.Args, details.Path, details.Config.Env, details.Config.Cmd, details.Config.Entrypoint, details.Config.Labels]).includes(secret)) {
+            found.push(`${container}'s inspect`);
+        }
+        const logs = spawnSync("docker", ["logs", container], { encoding: "utf8", maxBuffer: 256 * 2 ** 20 });
+        if (`${logs.stdout}${logs.stderr}`.includes(secret)) {
+            found.push(`${container}'s logs`);
+        }
+    }
+    return testStack.output.join("").includes(secret) ? [...found, "the CLI's output"] : found;
 }
 
 /** Every file state backend holds, for "is this secret anywhere in plaintext" checks. */

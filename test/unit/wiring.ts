@@ -47,6 +47,8 @@ export function describeStackWiring(stack: string): void {
         let postgres: Container | undefined;
         let edge: Container | undefined;
         let turn: Container | undefined;
+        let prometheus: Container | undefined;
+        let containers: Container[];
         let commands: Recorded[];
         const command = (name: string) => {
             const found = commands.find((resource) => resource.name === name);
@@ -60,18 +62,22 @@ export function describeStackWiring(stack: string): void {
                 { stack },
             );
             run = await runProgram(stack, config);
-            const containers = byType(run, "docker:index/container:Container").map((c) => c.inputs as unknown as Container);
+            containers = byType(run, "docker:index/container:Container").map((c) => c.inputs as unknown as Container);
             homeserver = containers.find((c) => c.name === expected.containerName)!;
             postgres = containers.find((c) => c.name === `${expected.containerName}-db`);
             edge = containers.find((c) => c.name === `${expected.containerName}-edge`);
             turn = containers.find((c) => c.name === `${expected.containerName}-turn`);
+            prometheus = containers.find((c) => c.name === `${expected.containerName}-prometheus`);
             assert.ok(homeserver, "a homeserver container");
             assert.equal(postgres !== undefined, expected.database === "postgres", "a PostgreSQL container exactly with database postgres");
             assert.equal(edge !== undefined, expected.tls !== "none", "an edge container exactly with tls");
             assert.equal(turn !== undefined, expected.turn !== undefined, "a TURN container exactly with turn");
             // The TURN server behind the edge has a second container: the copier of the edge's certificate.
             const turnContainers = turn ? (edge ? 2 : 1) : 0;
-            assert.equal(containers.length, 1 + (postgres ? 1 : 0) + (edge ? 1 : 0) + turnContainers, "no other long-running container");
+            assert.equal(prometheus !== undefined, expected.monitoring !== undefined, "a Prometheus container exactly with monitoring");
+            // Monitoring: Prometheus, the stack exporter and, with PostgreSQL, its exporter.
+            const monitoringContainers = prometheus ? (postgres ? 3 : 2) : 0;
+            assert.equal(containers.length, 1 + (postgres ? 1 : 0) + (edge ? 1 : 0) + turnContainers + monitoringContainers, "no other long-running container");
             commands = byType(run, "command:local:Command");
         });
 
@@ -92,6 +98,7 @@ export function describeStackWiring(stack: string): void {
                 ...(postgres ? [expected.databaseVolumeName] : []),
                 ...(edge ? [expected.edgeVolumeName] : []),
                 ...(turn ? [`${expected.containerName}-turn`] : []),
+                ...(prometheus ? [expected.monitoring?.volumeName] : []),
             ]);
             assert.equal(environment.SYNAPSE_RETAIN, String(expected.retainDataOnDestroy));
             assert.deepEqual([environment.SYNAPSE_PROJECT, environment.SYNAPSE_STACK], ["synapse", stack]);
@@ -102,12 +109,15 @@ export function describeStackWiring(stack: string): void {
                 ...(edge ? { [expected.edgeVolumeName]: labels("edge") } : {}),
                 ...(turn ? { [`${expected.containerName}-turn`]: labels("turn") } : {}),
                 ...(turn && edge ? { [`${expected.containerName}-turn-tls`]: labels("turn-tls") } : {}),
+                ...(prometheus ? { [expected.monitoring!.volumeName]: labels("metrics") } : {}),
+                ...(prometheus && postgres ? { [`${expected.containerName}-db-exporter`]: labels("postgres-exporter") } : {}),
             });
         });
 
         it("puts PostgreSQL on an internal network shared only with the homeserver, and the edge on the stack's network", () => {
             const networks = Object.fromEntries(byType(run, "docker:index/network:Network").map((network) => [network.inputs.name, network.inputs]));
             const attached = (container?: Container) => (container?.networksAdvanced ?? []).map((network) => network.name).sort();
+            const metrics = prometheus ? [`${expected.containerName}-metrics`] : [];
             if (!postgres && !edge) {
                 assert.deepEqual(networks, {}, "a lone homeserver needs no network of its own");
                 return;
@@ -117,10 +127,10 @@ export function describeStackWiring(stack: string): void {
             if (postgres) {
                 assert.equal(networks[`${expected.containerName}-db`].internal, true, "the database network reaches nothing else");
                 assert.deepEqual(attached(postgres), [`${expected.containerName}-db`]);
-                assert.deepEqual(attached(homeserver), [expected.containerName, `${expected.containerName}-db`].sort());
+                assert.deepEqual(attached(homeserver), [expected.containerName, `${expected.containerName}-db`, ...metrics].sort());
             }
             if (edge) {
-                assert.deepEqual(attached(edge), [expected.containerName]);
+                assert.deepEqual(attached(edge), [expected.containerName, ...metrics].sort());
             }
             for (const network of Object.values(networks) as { labels: unknown }[]) {
                 assert.ok((network.labels as { label: string; value: string }[]).some((l) => l.label === "io.synapse-stack.stack" && l.value === stack));
@@ -242,6 +252,12 @@ export function describeStackWiring(stack: string): void {
                 ...(postgres ? ["synapse-postgres-password-file-write"] : []),
                 ...(edge ? ["synapse-edge-caddyfile-write"] : []),
                 ...(turn ? ["synapse-turn-config-write"] : []),
+                ...(prometheus
+                    ? [
+                          "alerts-yml", "console_libraries-synapse-stack-lib", "consoles-processes-html", "consoles-synapse-html", "prometheus-yml",
+                          ...(postgres ? ["postgres-exporter-password"] : []),
+                      ].map((file) => `synapse-monitoring-${file}-write`)
+                    : []),
             ];
             assert.deepEqual(helpers.map(({ name }) => name).sort(), ["synapse-generate-run", ...writers].sort(), "the rule sees every helper of the program");
             for (const { name, options } of helpers) {
@@ -362,7 +378,35 @@ export function describeStackWiring(stack: string): void {
                 lastBackup: "",
                 ...(postgres ? { databaseVolumeName: expected.databaseVolumeName } : {}),
                 ...(edge ? wellKnownOutputs(expected) : {}),
+                ...(prometheus ? { prometheusUrl: `http://127.0.0.1:${expected.monitoring!.port}` } : {}),
             });
+        });
+
+        it("runs Prometheus, when configured, on 127.0.0.1 only, its targets and exporters on an internal network", () => {
+            if (!prometheus || !expected.monitoring) {
+                return;
+            }
+            const network = `${expected.containerName}-metrics`;
+            const networks = Object.fromEntries(byType(run, "docker:index/network:Network").map((item) => [item.inputs.name, item.inputs]));
+            assert.equal(networks[network].internal, true, "the metrics network reaches nothing else");
+            assert.deepEqual(prometheus.ports?.map(({ internal, external, ip }) => ({ internal, external, ip })), [{ internal: 9090, external: expected.monitoring.port, ip: "127.0.0.1" }]);
+            assert.deepEqual(prometheus.capabilities, { drops: ["ALL"], adds: [] });
+            assert.equal(prometheus.readOnly, true);
+            const published = containers.filter((container) => (container.ports ?? []).length > 0).map((container) => container.name);
+            assert.ok(!published.some((name) => /exporter/.test(String(name))), "no exporter is published");
+            const exporter = containers.find((container) => container.name === `${expected.containerName}-db-exporter`);
+            if (postgres) {
+                assert.ok(exporter, "the PostgreSQL exporter");
+                assert.ok(exporter.envs?.includes("DATA_SOURCE_PASS_FILE=/secrets/password"), "the password as a file");
+                assert.deepEqual((exporter.networksAdvanced ?? []).map((item) => item.name).sort(), [network, `${expected.containerName}-db`].sort());
+            }
+            const config = String(allStrings(command("synapse-monitoring-prometheus-yml-write").stdin));
+            assert.match(config, new RegExp(`"${expected.containerName}:9000"`), "main's metrics listener is scraped");
+            assert.match(config, /"process": "main"/);
+            const stdin = String(allStrings(command("synapse-generate-run").stdin)).split("\n")[0];
+            const overlay = (JSON.parse(stdin) as { overlay: string }).overlay;
+            assert.match(overlay, /"enable_metrics": true/);
+            assert.match(overlay, /"type": "metrics"/);
         });
     });
 }

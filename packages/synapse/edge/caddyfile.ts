@@ -33,6 +33,8 @@ export interface EdgeSettings {
     acmeEmail?: string;
     /** Name of the local CA (internal), shown in the root certificate. */
     caName?: string;
+    /** Serve Caddy's metrics on EDGE_METRICS_PORT (on the internal metrics network, for Prometheus). Default false. */
+    metrics?: boolean;
 }
 
 /** Paths inside the edge container: the data volume holds Caddy's state, the config and given certificates. */
@@ -44,6 +46,8 @@ export const PRIVATE_KEY_PATH = `${EDGE_DATA}/tls/private-key.pem`;
 export const CA_ROOT_PATH = `${EDGE_DATA}/caddy/pki/authorities/local/root.crt`;
 /** A listener only the container's healthcheck uses; never published. */
 export const HEALTH_PORT = 8081;
+/** Caddy's metrics listener (with monitoring), on the internal metrics network only; never published. */
+export const EDGE_METRICS_PORT = 9180;
 
 /** The delegation documents: what https://<serverName>/.well-known/matrix/{server,client} must answer. */
 export function wellKnown(settings: Pick<EdgeSettings, "publicHost" | "httpsPort" | "federationPort">): {
@@ -124,6 +128,7 @@ export function renderCaddyfile(settings: EdgeSettings): string {
             ? [site(`https://${settings.serverName}:443`, [...wellKnownRoutes, "handle {\n\t\trespond 404\n\t}"])]
             : []),
         `http://:${HEALTH_PORT} {\n\trespond /health 200\n}`,
+        ...(settings.metrics ? [`http://:${EDGE_METRICS_PORT} {\n\tmetrics /metrics\n}`] : []),
     ];
     return [
         "# Managed by the synapse Pulumi stack: edits here are replaced on the next `pulumi up`.",

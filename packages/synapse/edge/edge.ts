@@ -76,6 +76,8 @@ export interface EdgeArgs extends EdgeOptions {
     networkName: pulumi.Input<string>;
     /** Further networks to join, with the aliases other containers find the edge by there. */
     extraNetworks?: pulumi.Input<{ name: pulumi.Input<string>; aliases: pulumi.Input<string>[] }[]>;
+    /** Serve Caddy's metrics (for Prometheus) on the metrics network, one of extraNetworks. Default false. */
+    metrics?: boolean;
     /** Owner labels; the role is added. */
     labels: { project: string; stack: string };
     /** The secret key of the stack's fingerprints (the files may hold a private key). Default: a random key of its own. */
@@ -134,6 +136,7 @@ export class Edge extends pulumi.ComponentResource {
                 maxBodyBytes: args.maxBodyBytes ?? 50 * 1024 ** 2,
                 acmeEmail: args.acmeEmail,
                 caName: pulumi.interpolate`${args.labels.stack} synapse-stack`,
+                metrics: args.metrics ?? false,
             })
             .apply(renderCaddyfile);
 

@@ -3,6 +3,7 @@
 // in any Pulumi language.
 import type * as pulumi from "@pulumi/pulumi";
 import type { EdgeOptions } from "../edge/edge";
+import type { MonitoringOptions } from "../monitoring/monitoring";
 import type { TurnOptions } from "../turn/turn";
 import type { WorkersPreset } from "../workers/kinds";
 
@@ -63,6 +64,11 @@ export interface HomeserverArgs {
      * TLS too behind the edge, with its certificate. Default: none.
      */
     turn?: TurnOptions;
+    /**
+     * Monitoring: Prometheus on 127.0.0.1 scraping every Synapse process, PostgreSQL, the edge and the stack's own
+     * exporter (free space, backups, the certificate), with the package's alert rules and console pages. Default: none.
+     */
+    monitoring?: MonitoringOptions;
 }
 
 /**

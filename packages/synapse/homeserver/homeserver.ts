@@ -28,6 +28,9 @@ import { DEFAULTS } from "./rules";
 import { EDGE_DATA } from "../edge/caddyfile";
 import { subnetsOf } from "../runtime/networks";
 import { Turn } from "../turn/turn";
+import { Monitoring } from "../monitoring/monitoring";
+import { EDGE_METRICS_PORT } from "../edge/caddyfile";
+import { METRICS_PORT } from "../workers/kinds";
 
 /** The config files the homeserver runs with: the generated one, then the stack's overlay, which wins key by key. */
 export function configPaths(overlay: string): string[] {
@@ -89,6 +92,8 @@ export class Homeserver extends pulumi.ComponentResource {
     public readonly lastBackup: pulumi.Output<string>;
     /** Where the homeserver's own backups go ("" with backups off); `backup` and `restore` default to it. */
     public readonly backupDirectory: pulumi.Output<string>;
+    /** (monitoring) Prometheus's URL on this host, with the console pages at /consoles/synapse.html. */
+    public readonly prometheusUrl: pulumi.Output<string | undefined>;
 
     constructor(name: string, args: HomeserverArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synapse:index:Homeserver", name, {}, opts);
@@ -118,6 +123,7 @@ export class Homeserver extends pulumi.ComponentResource {
             ...(args.postgres ? { "postgres.volumeName": args.postgres.volumeName ?? named("db") } : {}),
             ...(args.edge ? { "edge.volumeName": args.edge.volumeName ?? named("edge") } : {}),
             ...(args.turn ? { "turn.volumeName": args.turn.volumeName ?? named("turn") } : {}),
+            ...(args.monitoring ? { "monitoring.volumeName": args.monitoring.volumeName ?? named("metrics") } : {}),
         };
         const ledger = recordVolumes(`${name}-volumes`, volumeNames, args.retainDataOnDestroy, labels, this);
         const key = fingerprintKey(`${name}-fingerprint-key`, this);
@@ -125,7 +131,7 @@ export class Homeserver extends pulumi.ComponentResource {
         // A network of the stack's own when the homeserver has company: the edge reaches it there, and it reaches the
         // world (federation) through it. PostgreSQL gets a second, internal one, shared with the homeserver only.
         const network =
-            args.edge || args.postgres
+            args.edge || args.postgres || args.monitoring
                 ? new docker.Network(
                       `${name}-network`,
                       { name: containerName, labels: labelList(ownerLabels(project, stack, "network")) },
@@ -140,6 +146,14 @@ export class Homeserver extends pulumi.ComponentResource {
                       internal: true,
                       labels: labelList(ownerLabels(project, stack, "database-network")),
                   },
+                  { parent: this, deleteBeforeReplace: true },
+              )
+            : undefined;
+        // With monitoring, every Synapse process, the edge and the exporters meet Prometheus on an internal network.
+        const metricsNetwork = args.monitoring
+            ? new docker.Network(
+                  `${name}-metrics-network`,
+                  { name: pulumi.interpolate`${containerName}-metrics`, internal: true, labels: labelList(ownerLabels(project, stack, "metrics-network")) },
                   { parent: this, deleteBeforeReplace: true },
               )
             : undefined;
@@ -176,9 +190,11 @@ export class Homeserver extends pulumi.ComponentResource {
                           networkName: network.name,
                           federation: args.federation?.enabled ?? DEFAULTS.federation.enabled,
                           // Peers on the federation network find the edge by the homeserver's names.
-                          extraNetworks: args.federation?.network
-                              ? [{ name: args.federation.network, aliases: [args.serverName, args.edge.publicHost ?? args.serverName] }]
-                              : [],
+                          extraNetworks: [
+                              ...(args.federation?.network ? [{ name: args.federation.network, aliases: [args.serverName, args.edge.publicHost ?? args.serverName] }] : []),
+                              ...(metricsNetwork ? [{ name: metricsNetwork.name, aliases: [] }] : []),
+                          ],
+                          metrics: metricsNetwork !== undefined,
                           labels,
                           fingerprintKey: key,
                       },
@@ -276,6 +292,7 @@ export class Homeserver extends pulumi.ComponentResource {
                         },
                         workers: workerConfig,
                         turn: turnUris ? { uris: turnUris, sharedSecretPath: turnSecretFile } : undefined,
+                        metrics: args.monitoring !== undefined,
                     }),
                 ),
         );
@@ -371,6 +388,7 @@ export class Homeserver extends pulumi.ComponentResource {
                     ...(network ? [{ name: network.name }] : []),
                     ...(databaseNetwork ? [{ name: databaseNetwork.name }] : []),
                     ...(bus ? [{ name: bus.networkName }] : []),
+                    ...(metricsNetwork ? [{ name: metricsNetwork.name }] : []),
                     // To reach peers on a federation network by their names.
                     ...(args.federation?.network ? [{ name: args.federation.network }] : []),
                 ],
@@ -428,7 +446,13 @@ export class Homeserver extends pulumi.ComponentResource {
                     containerName,
                     volumeName: data.volumeName,
                     configPaths: homeserverConfig,
-                    networks: [...(network ? [network.name] : []), ...(databaseNetwork ? [databaseNetwork.name] : []), bus.networkName, ...(args.federation?.network ? [args.federation.network] : [])],
+                    networks: [
+                        ...(network ? [network.name] : []),
+                        ...(databaseNetwork ? [databaseNetwork.name] : []),
+                        bus.networkName,
+                        ...(metricsNetwork ? [metricsNetwork.name] : []),
+                        ...(args.federation?.network ? [args.federation.network] : []),
+                    ],
                     federation: args.federation?.enabled ?? DEFAULTS.federation.enabled,
                     uid,
                     gid,
@@ -442,6 +466,38 @@ export class Homeserver extends pulumi.ComponentResource {
             )
                 : undefined;
 
+
+        const monitoring =
+            args.monitoring && metricsNetwork
+                ? new Monitoring(
+                      `${name}-monitoring`,
+                      {
+                          ...args.monitoring,
+                          containerName,
+                          serverName: args.serverName,
+                          networkName: metricsNetwork.name,
+                          volumeName: ledger.recordedName(volumeNames["monitoring.volumeName"]!),
+                          synapse: containerName.apply((main) => [
+                              { process: "main", address: `${main}:${METRICS_PORT}` },
+                              ...workers.map((worker) => ({ process: worker.name, address: `${main}-${worker.name}:${METRICS_PORT}` })),
+                          ]),
+                          database:
+                              database && databaseNetwork
+                                  ? { address: pulumi.interpolate`${database.host}:5432`, networkName: databaseNetwork.name, password: database.synapseConfig.apply((config) => String(config.args.password)) }
+                                  : undefined,
+                          edge: edge
+                              ? { metrics: pulumi.interpolate`${edge.containerName}:${EDGE_METRICS_PORT}`, tls: pulumi.interpolate`${edge.containerName}:443`, host: args.edge?.publicHost ?? args.serverName }
+                              : undefined,
+                          volumes: [data.volumeName, ...(database ? [database.volumeName] : []), ...(edge ? [edge.volumeName] : [])],
+                          backupDirectory,
+                          exporterImage: image.imageId,
+                          labels,
+                          fingerprintKey: key,
+                      },
+                      // Its targets first: a scrape of a process that is not there yet would count as one down.
+                      { parent: this, dependsOn: [container, ...(workerSet?.ready ? [workerSet.ready] : [])] },
+                  )
+                : undefined;
 
         const admin = new Admin(
             `${name}-admin`,
@@ -476,7 +532,9 @@ export class Homeserver extends pulumi.ComponentResource {
         this.caCertificate = edge ? edge.caCertificate : pulumi.output<string | undefined>(undefined);
         this.lastBackup = upgradeBackup ? upgradeBackup.archive : pulumi.output("");
         this.backupDirectory = backupDirectory;
+        this.prometheusUrl = monitoring ? monitoring.url : pulumi.output<string | undefined>(undefined);
         this.registerOutputs({
+            prometheusUrl: this.prometheusUrl,
             url: this.url,
             serverName: this.serverName,
             adminUserId: this.adminUserId,

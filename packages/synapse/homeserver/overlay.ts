@@ -1,3 +1,5 @@
+import { METRICS_PORT } from "../workers/kinds";
+
 /** Synapse's `database:` block. */
 export interface DatabaseConfig {
     /** The driver: psycopg2 for PostgreSQL. */
@@ -31,6 +33,8 @@ export interface OverlaySettings {
     extraConfig: Record<string, unknown>;
     /** With a TURN server: the URIs clients get and the file holding the shared secret their credentials are signed with. */
     turn?: { uris: string[]; sharedSecretPath: string };
+    /** With monitoring: every process serves its metrics (with workers, they already do). */
+    metrics?: boolean;
     /** With workers: the keys every process shares (Redis, instance map, roles) and main's further listeners. */
     workers?: { shared: Record<string, unknown>; listeners: Record<string, unknown>[] };
 }
@@ -57,6 +61,7 @@ export function renderOverlay(settings: OverlaySettings): string {
                 resources: [{ names: federation.enabled ? ["client", "federation"] : ["client"], compress: false }],
             },
             ...(settings.workers?.listeners ?? []),
+            ...(settings.metrics && !settings.workers ? [{ port: METRICS_PORT, type: "metrics", bind_addresses: ["0.0.0.0"] }] : []),
         ],
         ...(settings.database ? { database: settings.database } : {}),
         // An empty whitelist is Synapse's way to federate with no one.
@@ -65,6 +70,7 @@ export function renderOverlay(settings: OverlaySettings): string {
         ...(federation.caFiles.length > 0 ? { federation_custom_ca_list: federation.caFiles, trusted_key_servers: [] } : {}),
         ...(federation.allowPrivateRanges.length > 0 ? { ip_range_whitelist: federation.allowPrivateRanges } : {}),
         ...(settings.turn ? { turn_uris: settings.turn.uris, turn_shared_secret_path: settings.turn.sharedSecretPath } : {}),
+        ...(settings.metrics ? { enable_metrics: true } : {}),
         ...(settings.workers?.shared ?? {}),
     };
     return [

@@ -5,7 +5,7 @@
 import * as net from "node:net";
 import * as v from "valibot";
 import { TlsMode } from "../edge/caddyfile";
-import { CADDY_IMAGE, POSTGRES_IMAGE, REDIS_IMAGE, SYNAPSE_IMAGE, TURN_IMAGE } from "../runtime/images";
+import { CADDY_IMAGE, POSTGRES_EXPORTER_IMAGE, POSTGRES_IMAGE, PROMETHEUS_IMAGE, REDIS_IMAGE, SYNAPSE_IMAGE, TURN_IMAGE } from "../runtime/images";
 import { isAllowablePeerRange, MAX_RELAY_PORTS, relayPortRange } from "../turn/turnserver";
 
 /** Every default of the arguments, in their shape. */
@@ -27,6 +27,8 @@ export const DEFAULTS = {
     redisImage: REDIS_IMAGE,
     // A small relay range: Docker publishes each port on its own, and a few dozen start in a second.
     turn: { image: TURN_IMAGE, bindAddress: "127.0.0.1", port: 3478, tlsPort: 5349, relayPorts: "49160-49200", allowPeers: [] as string[] },
+    // Eight days: a weekly backup that is a day late.
+    monitoring: { image: PROMETHEUS_IMAGE, postgresExporterImage: POSTGRES_EXPORTER_IMAGE, port: 9090, scrapeInterval: "15s", retention: "15d", backupMaxAgeHours: 192 },
 } as const;
 
 /** The smallest memory limit Synapse starts in, in MiB. */
@@ -175,6 +177,12 @@ export const RULES = {
     certificates: { schema: list(text((item) => PEM_CERTIFICATE.test(item.trim()))), form: "a list of PEM certificates (-----BEGIN CERTIFICATE-----...)" },
     cidrs: { schema: list(text(isCidr)), form: "a list of CIDRs such as 172.18.0.0/16" },
     turnImage: image("coturn/coturn:4.6.1"),
+    prometheusImage: image("prom/prometheus:v2.53.3"),
+    postgresExporterImage: image("prometheuscommunity/postgres-exporter:v0.17.1"),
+    // Prometheus's duration notation, in the units that make sense here.
+    scrapeInterval: { schema: v.pipe(v.string(), v.regex(/^([1-9]\d*)(s|m)$/)), form: "a duration in seconds or minutes such as 15s or 1m" },
+    retention: { schema: v.pipe(v.string(), v.regex(/^([1-9]\d*)(h|d|w|y)$/)), form: "a duration such as 15d, 12w or 1y" },
+    backupMaxAgeHours: { schema: wholeNumber(1, 24 * 366), form: "a whole number of hours from 1 to 8784, such as 192 (8 days)" },
     relayPorts: {
         schema: text((value) => relayPortRange(value) !== undefined),
         form: `a port range first-last from 1024 to 65535 such as 49160-49200, at most ${MAX_RELAY_PORTS} ports (Docker publishes each one)`,

@@ -52,6 +52,7 @@ export function validateHomeserverArgs(args: HomeserverArgs): string[] {
     }
     problems.push(...workerProblems(args));
     problems.push(...turnProblems(args, check));
+    problems.push(...monitoringProblems(args, check));
     const federation = args.federation;
     if (federation) {
         check("federation.allowList", federation.allowList, RULES.serverNames);
@@ -123,6 +124,25 @@ function workerProblems(args: HomeserverArgs): string[] {
 }
 
 /** The TURN server's values, and the combinations it cannot serve. */
+function monitoringProblems(args: HomeserverArgs, check: (argument: string, value: unknown, rule: Rule) => void): string[] {
+    const monitoring = args.monitoring;
+    if (monitoring === undefined) {
+        return [];
+    }
+    check("monitoring.image", monitoring.image, RULES.prometheusImage);
+    check("monitoring.postgresExporterImage", monitoring.postgresExporterImage, RULES.postgresExporterImage);
+    check("monitoring.port", monitoring.port, RULES.port);
+    check("monitoring.scrapeInterval", monitoring.scrapeInterval, RULES.scrapeInterval);
+    check("monitoring.retention", monitoring.retention, RULES.retention);
+    check("monitoring.backupMaxAgeHours", monitoring.backupMaxAgeHours, RULES.backupMaxAgeHours);
+    check("monitoring.volumeName", monitoring.volumeName, RULES.volumeName);
+    const extraConfig = args.extraConfig;
+    // Prometheus needs every process's metrics listener: extraConfig may not turn them off.
+    return extraConfig !== undefined && !pulumi.Output.isInstance(extraConfig) && "enable_metrics" in extraConfig
+        ? ['extraConfig key "enable_metrics" is written by the component with monitoring: every Synapse process serves its metrics to Prometheus']
+        : [];
+}
+
 function turnProblems(args: HomeserverArgs, check: (argument: string, value: unknown, rule: Rule) => void): string[] {
     const turn = args.turn;
     if (turn === undefined) {

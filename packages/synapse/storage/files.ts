@@ -40,7 +40,8 @@ export class VolumeFile extends pulumi.ComponentResource {
                 hardening: { pidsLimit: 16, tmpfs: {}, memoryMb: 64 },
                 mounts: [{ volume, target: args.mountPath, writable: true }],
                 entrypoint: "sh",
-                args: ["-c", 'umask 077 && cat > "$0.tmp" && mv -f "$0.tmp" "$0"', `${args.mountPath}/${args.path}`],
+                // A file in a folder makes the folder first (the same mode: its writer's alone).
+                args: ["-c", `umask 077 && ${args.path.includes("/") ? 'mkdir -p "${0%/*}" && ' : ""}cat > "$0.tmp" && mv -f "$0.tmp" "$0"`, `${args.mountPath}/${args.path}`],
             }),
         );
         const content = pulumi.output(args.content);
