@@ -24,9 +24,11 @@ import {
     productionConfig,
     pulumiCommand,
     recordedImage,
+    refresh,
     ROOT,
     runId,
     send,
+    setConfig,
     type TestStack,
     up,
     whereSecretShows,
@@ -88,7 +90,7 @@ describe("monitoring: Prometheus, alerts and console pages", { timeout: 20 * 60_
         release();
     });
 
-    it("comes up with Prometheus on loopback only, every target up and each Synapse process by name", async () => {
+    it("comes up with Prometheus on loopback only, every target up and each Synapse process by name; up and refresh change nothing", async () => {
         httpsPort = await freePort();
         const prometheusPort = await freePort();
         testStack = await createStack(name, {
@@ -132,6 +134,9 @@ describe("monitoring: Prometheus, alerts and console pages", { timeout: 20 * 60_
         assert.deepEqual(summary, ["edge up", "postgres up", "prometheus up", "stack up", "synapse/client-1 up", "synapse/main up"]);
         const pg = await value("pg_up");
         assert.equal(pg[0]?.value[1], "1", "the exporter reaches PostgreSQL");
+        // A second `up` changes nothing, and neither does a refresh (what the engine reports of each container).
+        await expectNoChanges(testStack);
+        await refresh(testStack);
         await expectNoChanges(testStack);
     });
 
@@ -174,10 +179,15 @@ describe("monitoring: Prometheus, alerts and console pages", { timeout: 20 * 60_
             assert.equal(answer.status, 200);
         }
         // Two scrapes after the traffic: every rate has two samples to work from.
-        await waitFor("events persisted in Prometheus", 60, async () => (await value("sum(rate(synapse_storage_events_persisted_events_total[1m])) > 0")).length > 0);
+        const persisted = async () => (await value("sum(rate(synapse_storage_events_persisted_events_total[1m])) > 0")).length > 0;
+        await waitFor("events persisted in Prometheus", 120, persisted).catch(async (error: Error) => {
+            const states = (await targets()).map((target) => `${target.labels.job}/${target.labels.process ?? ""} ${target.health} ${target.lastError}`);
+            const samples = await value("synapse_storage_events_persisted_events_total");
+            throw new Error(`${error.message}; targets: ${states.join("; ")}; samples: ${JSON.stringify(samples)}`);
+        });
         for (const page of ["synapse", "processes"]) {
-            // The last five minutes: the stack is new.
-            const url = `${prometheus}/consoles/${page}.html?range=300`;
+            // The last three minutes: the stack is new.
+            const url = `${prometheus}/consoles/${page}.html?range=180`;
             const screenshot = path.join(SCREENSHOTS, `${page}.png`);
             const browser = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1800", "--virtual-time-budget=15000"];
             const dom = spawnSync("chromium", [...browser, "--dump-dom", url], { encoding: "utf8", timeout: 120_000 });
@@ -219,6 +229,20 @@ describe("monitoring: Prometheus, alerts and console pages", { timeout: 20 * 60_
         assert.ok(password.length >= 32, "the exporter's password file");
         assert.deepEqual(whereSecretShows(testStack!, password), [], "nowhere but its file");
         console.log(`# database password (${password.length} characters) found in: the exporter's password file; nowhere else`);
+    });
+
+    it("turns monitoring off again: its containers and networks go, the homeserver keeps serving, nothing left to change", async () => {
+        const volume = `${prefix}-metrics`;
+        await setConfig(testStack!, { monitoring: undefined });
+        assert.equal((await up(testStack!)).summary.result, "succeeded");
+        const left = ownedObjects(name);
+        assert.deepEqual(left.containers.filter((container) => /prometheus|exporter/.test(container)), [], "no monitoring container");
+        assert.deepEqual(left.networks.filter((network) => /metrics|prometheus/.test(network)), [], "no monitoring network");
+        const outputs = await outputsOf(testStack!);
+        const matrix = new Matrix(`https://${serverName}:${httpsPort}`, { ca: outputs.caCertificate, connectTo: "127.0.0.1", timeoutSeconds: 60 });
+        assert.equal((await matrix.login(outputs.adminUserId, outputs.adminPassword)).status, 200, "the homeserver serves");
+        await expectNoChanges(testStack!);
+        console.log(`# monitoring off: no monitoring container or network left; its volume ${left.volumes.includes(volume) ? "kept" : "deleted"}`);
     });
 
     it("destroys everything it made, Prometheus's volume included (retention off)", async () => {

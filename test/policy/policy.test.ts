@@ -33,6 +33,7 @@ describe("the policy pack on real previews", { timeout: 10 * 60_000 }, () => {
                           publicHost: "matrix.prod.policy.localhost",
                           httpsPort: String(await freePort()),
                           turn: JSON.stringify({ image: recordedImage("coturn") }),
+                          monitoring: JSON.stringify({ image: recordedImage("prometheus"), postgresExporterImage: recordedImage("postgres-exporter") }),
                       }
                     : {};
             const testStack = await createStack(`policy-${runId()}`, {

@@ -46,9 +46,34 @@ class Exporter(unittest.TestCase):
         self.assertAlmostEqual(float(found["synapse_stack_backup_newest_timestamp_seconds"]), datetime.datetime.now().timestamp() - 3600, delta=5)
 
     def test_no_backup_yet_has_no_newest_time(self):
-        found = metrics(self.script.backup_lines(604800, str(self.root / "missing")))
-        self.assertEqual(found["synapse_stack_backups"], "0")
+        found = metrics(self.script.backup_lines(604800, str(self.root)))
+        self.assertEqual((found["synapse_stack_backups"], found["synapse_stack_backups_readable"]), ("0", "1"))
         self.assertNotIn("synapse_stack_backup_newest_timestamp_seconds", found)
+
+    def test_a_folder_it_cannot_read_is_said_so(self):
+        found = metrics(self.script.backup_lines(604800, str(self.root / "missing")))
+        self.assertEqual(found["synapse_stack_backups_readable"], "0")
+        self.assertNotIn("synapse_stack_backups", found)
+
+    def test_an_archive_rotated_away_while_it_looks_is_not_counted(self):
+        (self.root / "prod-1.tar.gz").write_bytes(b"x")
+        real_stat = os.stat
+
+        def gone(path, *args, **kwargs):
+            if str(path).endswith("prod-1.tar.gz"):
+                raise FileNotFoundError(path)
+            return real_stat(path, *args, **kwargs)
+
+        self.script.os.stat = gone
+        self.addCleanup(setattr, self.script.os, "stat", real_stat)
+        self.assertEqual(metrics(self.script.backup_lines(60, str(self.root)))["synapse_stack_backups"], "0")
+
+    def test_a_failed_probe_leaves_the_other_figures(self):
+        self.script.VOLUMES = str(self.root)
+        (self.root / "homeserver-data").mkdir()
+        found = metrics(self.script.render({"certificate": ("127.0.0.1:1", "matrix.example.org")}).strip().split("\n"))
+        self.assertEqual(found["synapse_stack_certificate_probe_success"], "0")
+        self.assertIn('synapse_stack_volume_free_bytes{volume="homeserver-data"}', found)
 
     def test_the_certificate_dates_are_its_own(self):
         key = ec.generate_private_key(ec.SECP256R1())

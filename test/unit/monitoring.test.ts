@@ -107,7 +107,7 @@ describe("the rules about monitoring", () => {
             [
                 'monitoring.image "prom/prometheus" is not valid: expected an image reference with a tag or digest, such as prom/prometheus:v2.53.3',
                 "monitoring.port 0 is not valid: expected a port number from 1 to 65535",
-                'monitoring.scrapeInterval "15" is not valid: expected a duration in seconds or minutes such as 15s or 1m',
+                'monitoring.scrapeInterval "15" is not valid: expected a duration from 1s to 30s such as 15s (the pages\' and alerts\' rates look back a minute)',
                 'monitoring.retention "forever" is not valid: expected a duration such as 15d, 12w or 1y',
                 "monitoring.backupMaxAgeHours 0.5 is not valid: expected a whole number of hours from 1 to 8784, such as 192 (8 days)",
             ],
@@ -122,7 +122,7 @@ describe("the rules about monitoring", () => {
         assert.deepEqual(configProblems({ monitoring: JSON.stringify({ port: "x", scrapeInterval: "1h", colour: "red" }) }), [
             "synapse:monitoring.colour is not a monitoring setting: known keys are enabled, port, scrapeInterval, retention, backupMaxAgeHours, image, postgresExporterImage",
             'synapse:monitoring.port "x" is not valid: expected a port number from 1 to 65535',
-            'synapse:monitoring.scrapeInterval "1h" is not valid: expected a duration in seconds or minutes such as 15s or 1m',
+            'synapse:monitoring.scrapeInterval "1h" is not valid: expected a duration from 1s to 30s such as 15s (the pages\' and alerts\' rates look back a minute)',
         ]);
         assert.deepEqual(configProblems({ monitoring: JSON.stringify({ enabled: false, port: 9091 }) }), [
             "synapse:monitoring.port has no effect with synapse:monitoring.enabled false: remove it",
@@ -131,5 +131,8 @@ describe("the rules about monitoring", () => {
             'synapse:extraConfig key "enable_metrics" is owned by the stack with synapse:monitoring: every Synapse process serves its metrics to Prometheus',
         ]);
         assert.deepEqual(configProblems({ monitoring: JSON.stringify({ port: "9091", backupMaxAgeHours: 24 }) }), []);
+        for (const [interval, accepted] of [["1s", true], ["30s", true], ["31s", false], ["1m", false], ["0s", false]] as const) {
+            assert.equal(configProblems({ monitoring: JSON.stringify({ scrapeInterval: interval }) }).length === 0, accepted, interval);
+        }
     });
 });

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Admin } from "../steps/admin";
-import { parseSize } from "../edge/caddyfile";
+import { EDGE_DATA, EDGE_METRICS_PORT, parseSize } from "../edge/caddyfile";
 import { Database } from "../database/database";
 import { Edge } from "../edge/edge";
 import { argumentError } from "../runtime/errors";
@@ -20,17 +20,14 @@ import { PidsLimit } from "../runtime/limits";
 import { DatabaseKind, type HomeserverArgs, type HomeserverImage } from "./args";
 import { renderOverlay } from "./overlay";
 import { validateHomeserverArgs } from "./validate";
-import { mainWorkerListeners, sharedWorkerConfig, workerCounts, workerProcesses } from "../workers/kinds";
+import { mainWorkerListeners, METRICS_PORT, sharedWorkerConfig, workerCounts, workerProcesses } from "../workers/kinds";
 import { awaitHealthy, StaleWorkersStop, WorkerBus, Workers, workerUpstreams } from "../workers/workers";
 import { fingerprint, fingerprintKey } from "../runtime/scripts";
 import { DataVolume, recordVolumes } from "../storage/storage";
 import { DEFAULTS } from "./rules";
-import { EDGE_DATA } from "../edge/caddyfile";
 import { subnetsOf } from "../runtime/networks";
 import { Turn } from "../turn/turn";
 import { Monitoring } from "../monitoring/monitoring";
-import { EDGE_METRICS_PORT } from "../edge/caddyfile";
-import { METRICS_PORT } from "../workers/kinds";
 
 /** The config files the homeserver runs with: the generated one, then the stack's overlay, which wins key by key. */
 export function configPaths(overlay: string): string[] {
@@ -157,6 +154,14 @@ export class Homeserver extends pulumi.ComponentResource {
                   { parent: this, deleteBeforeReplace: true },
               )
             : undefined;
+        // Prometheus's port is published through a network of its own (the metrics network is internal).
+        const prometheusNetwork = args.monitoring
+            ? new docker.Network(
+                  `${name}-prometheus-network`,
+                  { name: pulumi.interpolate`${containerName}-prometheus`, labels: labelList(ownerLabels(project, stack, "prometheus-network")) },
+                  { parent: this, deleteBeforeReplace: true },
+              )
+            : undefined;
         // Workers share Redis and a network of their own with main, made before main joins it.
         const bus = workers.length > 0 ? new WorkerBus(`${name}-worker-bus`, { redisImage: args.workers?.redisImage, containerName, labels }, { parent: this }) : undefined;
         const database =
@@ -218,7 +223,7 @@ export class Homeserver extends pulumi.ComponentResource {
                       certificates: args.edge && edge ? { volumeName: edge.volumeName, edgeData: EDGE_DATA, host: args.edge.publicHost ?? args.serverName, mode: args.edge.tls } : undefined,
                       protectedSubnets: pulumi
                           .all([
-                              ...[network, databaseNetwork].filter((item): item is docker.Network => item !== undefined).map(subnetsOf),
+                              ...[network, databaseNetwork, metricsNetwork, prometheusNetwork].filter((item): item is docker.Network => item !== undefined).map(subnetsOf),
                               network ? [] : existingSubnets("bridge"),
                               bus ? bus.subnets : [],
                               args.federation?.network ? existingSubnets(args.federation.network) : [],
@@ -468,7 +473,7 @@ export class Homeserver extends pulumi.ComponentResource {
 
 
         const monitoring =
-            args.monitoring && metricsNetwork
+            args.monitoring && metricsNetwork && prometheusNetwork
                 ? new Monitoring(
                       `${name}-monitoring`,
                       {
@@ -476,6 +481,7 @@ export class Homeserver extends pulumi.ComponentResource {
                           containerName,
                           serverName: args.serverName,
                           networkName: metricsNetwork.name,
+                          publishNetworkName: prometheusNetwork.name,
                           volumeName: ledger.recordedName(volumeNames["monitoring.volumeName"]!),
                           synapse: containerName.apply((main) => [
                               { process: "main", address: `${main}:${METRICS_PORT}` },

@@ -179,8 +179,11 @@ export const RULES = {
     turnImage: image("coturn/coturn:4.6.1"),
     prometheusImage: image("prom/prometheus:v2.53.3"),
     postgresExporterImage: image("prometheuscommunity/postgres-exporter:v0.17.1"),
-    // Prometheus's duration notation, in the units that make sense here.
-    scrapeInterval: { schema: v.pipe(v.string(), v.regex(/^([1-9]\d*)(s|m)$/)), form: "a duration in seconds or minutes such as 15s or 1m" },
+    // At most 30 s: the console pages' and the alerts' rates look back a minute, and need two samples in it.
+    scrapeInterval: {
+        schema: v.pipe(v.string(), v.regex(/^\d+s$/), v.check((value) => Number.parseInt(value, 10) >= 1 && Number.parseInt(value, 10) <= 30)),
+        form: "a duration from 1s to 30s such as 15s (the pages' and alerts' rates look back a minute)",
+    },
     retention: { schema: v.pipe(v.string(), v.regex(/^([1-9]\d*)(h|d|w|y)$/)), form: "a duration such as 15d, 12w or 1y" },
     backupMaxAgeHours: { schema: wholeNumber(1, 24 * 366), form: "a whole number of hours from 1 to 8784, such as 192 (8 days)" },
     relayPorts: {

@@ -123,7 +123,7 @@ function workerProblems(args: HomeserverArgs): string[] {
     return problems;
 }
 
-/** The TURN server's values, and the combinations it cannot serve. */
+/** Monitoring's values, and extraConfig keys it owns. */
 function monitoringProblems(args: HomeserverArgs, check: (argument: string, value: unknown, rule: Rule) => void): string[] {
     const monitoring = args.monitoring;
     if (monitoring === undefined) {
@@ -143,6 +143,7 @@ function monitoringProblems(args: HomeserverArgs, check: (argument: string, valu
         : [];
 }
 
+/** The TURN server's values, and the combinations it cannot serve. */
 function turnProblems(args: HomeserverArgs, check: (argument: string, value: unknown, rule: Rule) => void): string[] {
     const turn = args.turn;
     if (turn === undefined) {

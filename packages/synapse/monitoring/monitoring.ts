@@ -9,10 +9,9 @@ import { containerHardening, type Hardening } from "../runtime/hardening";
 import { imageResource } from "../runtime/images";
 import { LABEL_PREFIX, labelList, ownerLabels } from "../runtime/labels";
 import { PidsLimit } from "../runtime/limits";
-import { readScript, shellQuote } from "../runtime/scripts";
+import { fingerprint, readScript, shellQuote } from "../runtime/scripts";
 import { VolumeFile } from "../storage/files";
 import { DataVolume } from "../storage/storage";
-import { fingerprint } from "../runtime/scripts";
 import {
     CONSOLE_FILES,
     monitoringAsset,
@@ -70,6 +69,8 @@ export interface MonitoringArgs extends MonitoringOptions {
     serverName: pulumi.Input<string>;
     /** The internal network every target is on. */
     networkName: pulumi.Input<string>;
+    /** The network Prometheus's port is published through (not internal; nothing else joins it). */
+    publishNetworkName: pulumi.Input<string>;
     /** Main and every worker, by process name. */
     synapse: pulumi.Input<SynapseTarget[]>;
     /** With PostgreSQL. */
@@ -116,7 +117,12 @@ export class Monitoring extends pulumi.ComponentResource {
         const postgresExporter = database
             ? (() => {
                   const exporterImage = imageResource(`${name}-postgres-exporter-image`, args.postgresExporterImage ?? DEFAULTS.monitoring.postgresExporterImage, this);
-                  const secrets = new docker.Volume(`${name}-postgres-exporter-secret`, { name: pulumi.interpolate`${base}-db-exporter`, labels: labelList(ownerLabels(project, stack, "postgres-exporter")) }, child);
+                  // Its content is the password file alone, which the next `up` writes again: never replaced in place.
+                  const secrets = new docker.Volume(
+                      `${name}-postgres-exporter-secret`,
+                      { name: pulumi.interpolate`${base}-db-exporter`, labels: labelList(ownerLabels(project, stack, "postgres-exporter")) },
+                      { parent: this, ignoreChanges: ["*"], deleteBeforeReplace: true },
+                  );
                   const passwordFile = new VolumeFile(
                       `${name}-postgres-exporter-password`,
                       { image: image.imageId, volumeName: secrets.name, mountPath: PROMETHEUS_DATA, path: "password", content: pulumi.secret(database.password), user: NOBODY, fingerprintKey: args.fingerprintKey },
@@ -151,7 +157,11 @@ export class Monitoring extends pulumi.ComponentResource {
         // Made private before Docker would make it (root's, readable by all), which `backup` would then refuse.
         const backupFolder = new command.local.Command(
             `${name}-backup-folder`,
-            { create: backupDirectory.apply((folder) => (folder ? `[ -d ${shellQuote(folder)} ] || (umask 077 && mkdir -p ${shellQuote(folder)})` : "true")) },
+            {
+                create: backupDirectory.apply((folder) => (folder ? `[ -d ${shellQuote(folder)} ] || (umask 077 && mkdir -p ${shellQuote(folder)})` : "true")),
+                // Only if it is still empty: a folder with archives is the user's.
+                delete: backupDirectory.apply((folder) => (folder ? `rmdir ${shellQuote(folder)} 2>/dev/null || true` : "true")),
+            },
             child,
         );
         const stackExporter = new docker.Container(
@@ -165,10 +175,11 @@ export class Monitoring extends pulumi.ComponentResource {
                     ...(folder ? ["--backups", maxAge] : []),
                     ...(tls && host ? ["--certificate", tls, host] : []),
                 ]),
-                volumes: pulumi.all([pulumi.output(args.volumes), volumeName, backupDirectory]).apply(([volumes, own, folder]) => [
-                    ...[...volumes, own].map((volume) => ({ volumeName: volume, containerPath: `/volumes/${volume}`, readOnly: true })),
-                    ...(folder ? [{ hostPath: folder, containerPath: "/backups", readOnly: true }] : []),
-                ]),
+                volumes: pulumi.all([pulumi.output(args.volumes), volumeName]).apply(([volumes, own]) =>
+                    [...volumes, own].map((volume) => ({ volumeName: volume, containerPath: `/volumes/${volume}`, readOnly: true })),
+                ),
+                // A bind mount, not a volume's host path: Docker fails on a missing folder instead of making it root's.
+                mounts: backupDirectory.apply((folder) => (folder ? [{ type: "bind", source: folder, target: "/backups", readOnly: true }] : [])),
                 networksAdvanced: [{ name: args.networkName }],
                 // Python as PID 1 would ignore SIGTERM. The health check has every field set: Docker fills an unset one
                 // from the image's own check (Synapse's), and every refresh would then show a difference.
@@ -210,8 +221,6 @@ export class Monitoring extends pulumi.ComponentResource {
                     child,
                 ),
         );
-        // Its own network for the published port: the metrics network is internal, so nothing there reaches out.
-        const network = new docker.Network(`${name}-network`, { name: pulumi.interpolate`${base}-prometheus`, labels: labelList(ownerLabels(project, stack, "prometheus-network")) }, { parent: this, deleteBeforeReplace: true });
         const container = new docker.Container(
             `${name}-prometheus`,
             {
@@ -221,7 +230,7 @@ export class Monitoring extends pulumi.ComponentResource {
                 command: pulumi.output(args.retention ?? DEFAULTS.monitoring.retention).apply(prometheusFlags),
                 volumes: [{ volumeName, containerPath: PROMETHEUS_DATA }],
                 ports: [{ internal: PROMETHEUS_PORT, external: port, ip: "127.0.0.1", protocol: "tcp" }],
-                networksAdvanced: [{ name: network.name }, { name: args.networkName }],
+                networksAdvanced: [{ name: args.publishNetworkName }, { name: args.networkName }],
                 restart: "unless-stopped",
                 healthcheck: { tests: ["CMD", "promtool", "check", "healthy", `--url=http://127.0.0.1:${PROMETHEUS_PORT}`], interval: "5s", timeout: "3s", retries: 3 },
                 wait: true,

@@ -21,22 +21,38 @@ VOLUMES = "/volumes"
 BACKUPS = "/backups"
 
 
-def volume_lines(root=VOLUMES):
+def volume_lines(root=None):
+    root = root or VOLUMES
     lines = []
     for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
-        stats = os.statvfs(os.path.join(root, name))
+        try:
+            stats = os.statvfs(os.path.join(root, name))
+        except OSError:
+            continue
         lines.append(f'synapse_stack_volume_size_bytes{{volume="{name}"}} {stats.f_blocks * stats.f_frsize}')
         # What an unprivileged writer (Synapse, PostgreSQL) can still use: the blocks reserved for root do not count.
         lines.append(f'synapse_stack_volume_free_bytes{{volume="{name}"}} {stats.f_bavail * stats.f_frsize}')
     return lines
 
 
-def backup_lines(max_age_seconds, root=BACKUPS):
-    # Whole archives only: backup writes <stack>-<stamp>.tar.gz.partial and renames it when complete.
-    archives = [os.path.join(root, name) for name in os.listdir(root) if name.endswith(".tar.gz")] if os.path.isdir(root) else []
-    lines = [f"synapse_stack_backups {len(archives)}", f"synapse_stack_backup_max_age_seconds {max_age_seconds}"]
-    if archives:
-        lines.append(f"synapse_stack_backup_newest_timestamp_seconds {max(os.stat(path).st_mtime for path in archives):.0f}")
+def backup_lines(max_age_seconds, root=None):
+    root = root or BACKUPS
+    lines = [f"synapse_stack_backup_max_age_seconds {max_age_seconds}"]
+    try:
+        # Whole archives only: backup writes <stack>-<stamp>.tar.gz.partial and renames it when complete.
+        names = [name for name in os.listdir(root) if name.endswith(".tar.gz")]
+    except OSError:
+        # Not this user's to read (or gone): no count, so neither backup alert can tell; this one can.
+        return lines + ["synapse_stack_backups_readable 0"]
+    times = []
+    for name in names:
+        try:
+            times.append(os.stat(os.path.join(root, name)).st_mtime)
+        except OSError:
+            pass  # rotated away between the listing and now
+    lines += ["synapse_stack_backups_readable 1", f"synapse_stack_backups {len(times)}"]
+    if times:
+        lines.append(f"synapse_stack_backup_newest_timestamp_seconds {max(times):.0f}")
     return lines
 
 
@@ -56,9 +72,12 @@ def certificate_lines(der, server_name):
 
     certificate = x509.load_der_x509_certificate(der)
     label = f'{{host="{server_name}"}}'
+    # cryptography before 42 has only the naive UTC datetimes.
+    not_before = getattr(certificate, "not_valid_before_utc", None) or certificate.not_valid_before.replace(tzinfo=datetime.timezone.utc)
+    not_after = getattr(certificate, "not_valid_after_utc", None) or certificate.not_valid_after.replace(tzinfo=datetime.timezone.utc)
     return [
-        f"synapse_stack_certificate_not_before_timestamp_seconds{label} {certificate.not_valid_before_utc.timestamp():.0f}",
-        f"synapse_stack_certificate_not_after_timestamp_seconds{label} {certificate.not_valid_after_utc.timestamp():.0f}",
+        f"synapse_stack_certificate_not_before_timestamp_seconds{label} {not_before.timestamp():.0f}",
+        f"synapse_stack_certificate_not_after_timestamp_seconds{label} {not_after.timestamp():.0f}",
     ]
 
 
@@ -71,8 +90,8 @@ def render(settings):
         try:
             lines += certificate_lines(served_certificate(address, server_name), server_name)
             lines.append("synapse_stack_certificate_probe_success 1")
-        except (OSError, ValueError):
-            # The edge restarting, or not serving yet: the edge's own target says which.
+        except Exception:  # noqa: BLE001 -- whatever fails, the volumes and backups are still reported
+            # The edge restarting or not serving yet (its own target says which), or a certificate that cannot be read.
             lines.append("synapse_stack_certificate_probe_success 0")
     lines.append(f"synapse_stack_exporter_scrape_timestamp_seconds {datetime.datetime.now(datetime.timezone.utc).timestamp():.0f}")
     return "\n".join(lines) + "\n"

@@ -160,6 +160,7 @@ const HOLDS: Record<string, string> = {
     "postgres.volumeName": "the PostgreSQL database",
     "edge.volumeName": "the edge's certificates and local CA",
     "turn.volumeName": "the TURN server's config and shared secret",
+    "monitoring.volumeName": "Prometheus's samples (history only) and its config",
 };
 
 /**
