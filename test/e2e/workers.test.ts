@@ -29,6 +29,7 @@ import {
     up,
     whereSecretShows,
 } from "./support";
+import { Traffic } from "./traffic";
 
 /** A process's count of requests its servlet `servlet` received. */
 const requestsReceived = (container: string, servlet: string) => synapseCounter(container, "synapse_http_server_requests_received_total", `servlet="${servlet}"`);
@@ -39,71 +40,6 @@ const lastLogLines = (container: string, tail = "30") => {
 };
 
 const containerId = (name: string) => docker("inspect", "--format", "{{.Id}}", name);
-
-/**
- * Client traffic through the edge while something happens: senders putting messages into a room (each PUT carries
- * its transaction id, so a retry stores the message once) and a syncer following the room. A request that fails is
- * tried once more, as a client would; `failures` are the requests that failed twice, `firstFailures` those that
- * needed the retry.
- */
-class Traffic {
-    readonly sent: string[] = [];
-    readonly failures: string[] = [];
-    firstFailures: string[] = [];
-    requests = 0;
-    private running = true;
-    private readonly loops: Promise<void>[];
-
-    constructor(
-        private readonly matrix: Matrix,
-        private readonly token: string,
-        private readonly roomId: string,
-        label: string,
-    ) {
-        const sender = async (lane: number) => {
-            for (let n = 0; this.running; n++) {
-                const body = `${label} ${lane}.${n}`;
-                const txn = `${label.replace(/\W/g, "")}-${lane}-${n}-${runId()}`;
-                const path = `/_matrix/client/v3/rooms/${encodeURIComponent(this.roomId)}/send/m.room.message/${txn}`;
-                if (await this.attempt(`PUT send ${body}`, () => this.matrix.request("PUT", path, { msgtype: "m.text", body }, this.token))) {
-                    this.sent.push(body);
-                }
-                await new Promise((resolve) => setTimeout(resolve, 500));
-            }
-        };
-        const syncer = async () => {
-            let since = "";
-            while (this.running) {
-                await this.attempt("GET sync", async () => {
-                    const answer = await this.matrix.request("GET", `/_matrix/client/v3/sync?timeout=1000${since ? `&since=${since}` : ""}`, undefined, this.token);
-                    since = answer.status === 200 ? answer.json.next_batch : since;
-                    return answer;
-                });
-            }
-        };
-        this.loops = [sender(1), sender(2), syncer()];
-    }
-
-    private async attempt(what: string, request: () => Promise<{ status: number; json: unknown }>): Promise<boolean> {
-        for (let tries = 1; tries <= 2; tries++) {
-            this.requests++;
-            const outcome = await request().then(
-                (answer) => (answer.status === 200 ? "" : `${answer.status} ${JSON.stringify(answer.json).slice(0, 200)}`),
-                (error: Error) => error.message,
-            );
-            if (outcome === "") {
-                return true;
-            }
-            (tries === 1 ? this.firstFailures : this.failures).push(`${new Date().toISOString()} ${what}: ${outcome}`);
-        }
-        return false;
-    }
-
-    async stop(): Promise<void> {
-        this.running = false;
-        await Promise.all(this.loops);
-    }
-}
 
 /**
  * The container events (start, die) of a stack from now until `stop`, oldest first: the order processes restarted in.
