@@ -90,9 +90,18 @@ export class DataVolume extends pulumi.ComponentResource {
 
     constructor(name: string, args: DataVolumeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synapse:index:DataVolume", name, {}, opts);
+        // An adopted volume keeps the driver and options it was made with (a disk of the user's choosing): declared as
+        // they are, since the provider reads them back and would otherwise plan a new volume, and a new database
+        // container with it, on every update.
+        const existing = pulumi.output(args.volumeName).apply(existingVolumeOptions);
         const volume = new docker.Volume(
             `${name}-volume`,
-            { name: args.volumeName, labels: pulumi.output(args.labels).apply(labelList) },
+            {
+                name: args.volumeName,
+                labels: pulumi.output(args.labels).apply(labelList),
+                driver: existing.apply((options) => options?.driver),
+                driverOpts: existing.apply((options) => options?.driverOpts),
+            },
             { parent: this, retainOnDelete: true, ignoreChanges: ["*"] },
         );
         // Stacks deployed before the ledger have a removal command here whose delete removes the volume. Declared as
@@ -101,6 +110,16 @@ export class DataVolume extends pulumi.ComponentResource {
         this.volumeName = volume.name;
         this.registerOutputs({ volumeName: this.volumeName });
     }
+}
+
+/** The driver and options of an existing volume made with options (a bind mount, NFS, tmpfs); undefined otherwise. */
+export function existingVolumeOptions(volumeName: string): { driver: string; driverOpts: Record<string, string> } | undefined {
+    const result = spawnSync("docker", ["volume", "inspect", "--format", "{{json .}}", volumeName], { encoding: "utf8", timeout: 10_000 });
+    if (result.status !== 0) {
+        return undefined;
+    }
+    const volume = JSON.parse(result.stdout) as { Driver: string; Options: Record<string, string> | null };
+    return volume.Options && Object.keys(volume.Options).length > 0 ? { driver: volume.Driver, driverOpts: volume.Options } : undefined;
 }
 
 /** What the engine says of a volume's owner: its project/stack labels, or undefined without them or without the volume. */
