@@ -101,7 +101,9 @@ export async function backup(options: BackupOptions): Promise<string> {
         return archive;
     } catch (err) {
         fs.rmSync(`${archive}.partial`, { force: true });
-        throw err;
+        // A full disk or a failed step: said in one line, with what is left (nothing).
+        const reason = err instanceof Error ? err.message : String(err);
+        throw new OpsError(`the backup failed, and left nothing in ${out} (no archive, no partial one): ${reason}`);
     } finally {
         fs.rmSync(staging, { recursive: true, force: true });
     }

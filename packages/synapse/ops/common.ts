@@ -194,7 +194,12 @@ export function sha256(file: string): string {
 }
 
 export function tar(args: string[]): void {
-    execFileSync("tar", args, { stdio: ["ignore", "ignore", "pipe"] });
+    try {
+        execFileSync("tar", args, { stdio: ["ignore", "ignore", "pipe"] });
+    } catch (err) {
+        // What tar said (a full disk, a missing member), not the stack of the call.
+        throw new OpsError(`tar failed: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`);
+    }
 }
 
 /** The archive's table of contents and provenance. */
