@@ -7,7 +7,8 @@
 //   prod: the production profile's cold `up` (PostgreSQL, TLS edge) against the same steps as docker commands
 // and prints medians, ratios, and where the stack's cold dev `up` spends its time (from the engine's events, plus
 // each plugin's start measured alone). Then the load run (bench/load.ts): one Synapse process against workers.
-// BENCH_ONLY=recipes or BENCH_ONLY=load runs one part alone.
+// Then the soak (bench/soak.ts): steady writes while Synapse processes restart. BENCH_ONLY=recipes, load or soak runs
+// one part alone.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
@@ -30,6 +31,7 @@ import {
     testImage,
 } from "../test/e2e/support";
 import { loadBenchmark } from "./load";
+import { soakBenchmark } from "./soak";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const IMAGE = testImage();
@@ -372,16 +374,19 @@ async function recipesBenchmark(): Promise<void> {
 
 async function main(): Promise<void> {
     const only = process.env.BENCH_ONLY ?? "";
-    if (!["", "recipes", "load"].includes(only)) {
-        throw new Error(`BENCH_ONLY ${JSON.stringify(only)} is not valid: expected recipes, load or nothing (both)`);
+    if (!["", "recipes", "load", "soak"].includes(only)) {
+        throw new Error(`BENCH_ONLY ${JSON.stringify(only)} is not valid: expected recipes, load, soak or nothing (all three)`);
     }
     // Node does not wait for a pending request whose socket is unref'd; this keeps the run alive until the end.
     const release = keepAlive();
-    if (only !== "load") {
+    if (only === "" || only === "recipes") {
         await recipesBenchmark();
     }
-    if (only !== "recipes") {
+    if (only === "" || only === "load") {
         await loadBenchmark(machine());
+    }
+    if (only === "" || only === "soak") {
+        await soakBenchmark(machine());
     }
     release();
 }

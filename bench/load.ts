@@ -27,7 +27,7 @@ interface SideRun {
     generatorCpuSeconds: number;
 }
 
-function envNumber(name: string, fallback: number, least = 1): number {
+export function envNumber(name: string, fallback: number, least = 1): number {
     const raw = process.env[name];
     const value = raw === undefined || raw === "" ? fallback : Number(raw);
     if (!Number.isInteger(value) || value < least) {

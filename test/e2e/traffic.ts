@@ -1,7 +1,8 @@
 // Client traffic through a stack's public URL while something happens to it (a restart, a killed process, a full
 // disk), and the count a person would make afterwards: every write the server acknowledged is in the room, once.
 // Shared by the workers test, the fault tests and the benchmark's soak.
-import { type Matrix, runId } from "./support";
+import * as crypto from "node:crypto";
+import { docker, type Matrix, productionConfig, recordedImage, runId } from "./support";
 
 /** A send the server answered 200 with an event id. */
 export interface Acknowledged {
@@ -24,6 +25,8 @@ export interface TrafficOptions {
     retryPauseMs?: number;
     /** The pause between a lane's messages, in ms. @default 500 */
     pauseMs?: number;
+    /** Random text added to each message's body, in characters (a body that does not compress). @default 0 */
+    padding?: number;
 }
 
 /**
@@ -52,11 +55,11 @@ export class Traffic {
         this.retryPauseMs = options.retryPauseMs ?? 0;
         const sender = async (lane: number) => {
             for (let n = 0; this.running; n++) {
-                const body = `${label} ${lane}.${n}`;
+                const body = `${label} ${lane}.${n}${options.padding ? ` ${crypto.randomBytes(options.padding).toString("base64").slice(0, options.padding)}` : ""}`;
                 const txn = `${label.replace(/\W/g, "")}-${lane}-${n}-${runId()}`;
                 const path = `/_matrix/client/v3/rooms/${encodeURIComponent(this.roomId)}/send/m.room.message/${txn}`;
                 let attemptedAt = 0;
-                const answer = await this.attempt(`PUT send ${body}`, () => {
+                const answer = await this.attempt(`PUT send ${label} ${lane}.${n}`, () => {
                     attemptedAt = Date.now();
                     return this.matrix.request("PUT", path, { msgtype: "m.text", body }, this.token);
                 });
@@ -104,10 +107,13 @@ export class Traffic {
             if (outcome === "") {
                 return (answer as { json: unknown }).json;
             }
-            (tries < this.tries ? this.firstFailures : this.failures).push(`${new Date().toISOString()} ${what}: ${outcome}`);
-            if (tries < this.tries) {
-                await pause(this.retryPauseMs);
+            // Once stopped, a request is tried once more at most: stop() waits for every lane.
+            const again = tries < this.tries && (this.running || tries < 2);
+            (again ? this.firstFailures : this.failures).push(`${new Date().toISOString()} ${what}: ${outcome}`);
+            if (!again) {
+                break;
             }
+            await pause(this.retryPauseMs);
         }
         return undefined;
     }
@@ -147,7 +153,69 @@ export async function countAcknowledged(matrix: Matrix, token: string, roomId: s
     const messages = await roomMessages(matrix, token, roomId);
     const byEvent = new Map(messages.map((message) => [message.eventId, message]));
     const bodies = messages.map((message) => message.body);
-    const missing = acknowledged.filter((write) => byEvent.get(write.eventId)?.body !== write.body).map((write) => `${write.body} (${write.eventId})`);
-    const twice = [...new Set(bodies.filter((body, index) => bodies.indexOf(body) !== index))];
+    const missing = acknowledged.filter((write) => byEvent.get(write.eventId)?.body !== write.body).map((write) => `${write.body.slice(0, 60)} (${write.eventId})`);
+    const twice = [...new Set(bodies.filter((body, index) => bodies.indexOf(body) !== index))].map((body) => body.slice(0, 60));
     return { found: acknowledged.length - missing.length, missing, twice };
+}
+
+/** What a soak came to. */
+export interface SoakFigures {
+    seconds: number;
+    /** The containers restarted, in order. */
+    restarts: string[];
+    requests: number;
+    /** Attempts that failed, each tried again (a send with its transaction id). */
+    failedAttempts: number;
+    /** Requests that failed every try. */
+    failures: string[];
+    acknowledged: number;
+    found: number;
+    missing: string[];
+    twice: string[];
+}
+
+/**
+ * Steady client traffic for `seconds` while the containers are restarted in turn, one every `intervalSeconds`
+ * (`docker restart`: stopped within its grace period, started again), then the count of what was acknowledged.
+ */
+export async function soak(matrix: Matrix, token: string, roomId: string, containers: string[], seconds: number, intervalSeconds: number): Promise<SoakFigures> {
+    const started = Date.now();
+    const traffic = new Traffic(matrix, token, roomId, "soak", { tries: 240, retryPauseMs: 500 });
+    const restarts: string[] = [];
+    while (Date.now() - started < seconds * 1000) {
+        await pause(Math.min(intervalSeconds * 1000, Math.max(0, started + seconds * 1000 - Date.now())));
+        if (Date.now() - started < seconds * 1000) {
+            const container = containers[restarts.length % containers.length];
+            docker("restart", container);
+            restarts.push(container);
+        }
+    }
+    await traffic.stop();
+    const count = await countAcknowledged(matrix, token, roomId, traffic.acknowledged);
+    return {
+        seconds: (Date.now() - started) / 1000,
+        restarts,
+        requests: traffic.requests,
+        failedAttempts: traffic.failedAttempts,
+        failures: traffic.failures,
+        acknowledged: traffic.acknowledged.length,
+        ...count,
+    };
+}
+
+/**
+ * The stack the faults and the soak run on: the production profile with a client worker, an event persister and
+ * Redis, so that a send crosses the edge, a worker, replication and PostgreSQL; `rcMessage` raises Synapse's message
+ * rate limit above what the traffic sends (changing it restarts every Synapse process).
+ */
+export function faultProfile(serverName: string, httpsPort: number, rcMessage = 100): Record<string, string> {
+    return {
+        serverName,
+        ...productionConfig(),
+        httpsPort: String(httpsPort),
+        federationPort: "0",
+        workers: JSON.stringify({ client: 1, eventPersister: 1 }),
+        redisImage: recordedImage("redis"),
+        extraConfig: JSON.stringify({ rc_message: { per_second: rcMessage, burst_count: 100 } }),
+    };
 }
