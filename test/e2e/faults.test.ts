@@ -34,8 +34,8 @@ import { countAcknowledged, faultProfile, soak, Traffic } from "./traffic";
 /** One row of the README's table: what a fault did to the writes, and what the user had to type. */
 interface FaultRow {
     fault: string;
-    acknowledged: number;
-    found: number;
+    acknowledged?: number;
+    found?: number;
     recoverySeconds?: number;
     command: string;
 }
@@ -190,7 +190,7 @@ describe("survives what hosts do", { timeout: 45 * 60_000 }, () => {
             fs.rmSync(folder, { recursive: true, force: true });
         }
         console.log(["", "| fault | writes acknowledged | found afterwards | recovery (s) | command needed |", "| --- | ---: | ---: | ---: | --- |",
-            ...rows.map((row) => `| ${row.fault} | ${row.acknowledged} | ${row.found} | ${row.recoverySeconds?.toFixed(1) ?? "—"} | ${row.command} |`)].join("\n"));
+            ...rows.map((row) => `| ${row.fault} | ${row.acknowledged ?? "—"} | ${row.found ?? "—"} | ${row.recoverySeconds?.toFixed(1) ?? "—"} | ${row.command} |`)].join("\n"));
         release();
     });
 
@@ -287,11 +287,13 @@ describe("survives what hosts do", { timeout: 45 * 60_000 }, () => {
             assert.doesNotMatch(failed.stderr, /^\s+at /m, "not with a stack trace");
             assert.deepEqual(fs.readdirSync(full), [], "nothing is left in the folder: no partial archive, no staging");
         }
-        rows.push({ fault: "backup into a full folder", acknowledged: 0, found: 0, command: "none: it fails, leaving nothing; free space and run it again" });
+        rows.push({ fault: "backup into a full folder (at the dump, and at the archive)", command: "none: it fails in one line, leaving nothing; free space and run it again" });
     });
 
     it("two ups at once: the second is refused by the state lock, nothing is half-applied", async () => {
         await restartingChange();
+        const roomId = await newRoom("two ups");
+        const traffic = new Traffic(matrix, token, roomId, "two ups", PATIENT);
         const first = up(testStack!);
         await until("the first up holds the lock", 60, locked);
         const second = await up(testStack!).then(() => "succeeded", (error: Error) => error.message);
@@ -299,7 +301,10 @@ describe("survives what hosts do", { timeout: 45 * 60_000 }, () => {
         assert.match(second, /the stack is currently locked by 1 lock\(s\)/, "the second up is refused by the lock");
         await expectNoChanges(testStack!);
         assert.ok((await matrix.login(outputs.adminUserId, outputs.adminPassword)).token, "the admin logs in");
-        rows.push({ fault: "two `up`s at once", acknowledged: 0, found: 0, command: "none: the second is refused (`the stack is currently locked`); run it again afterwards" });
+        const since = Date.now();
+        await until("writes acknowledged after both ups", 180, () => traffic.acknowledged.filter((write) => write.attemptedAt > since).length >= 3);
+        await traffic.stop();
+        await expectEveryWrite("two `up`s at once (a change that restarts every Synapse process)", roomId, traffic, since, "none: the second is refused (`the stack is currently locked`); run it again afterwards");
     });
 
     /** Main's container id, or "" while there is none. */
