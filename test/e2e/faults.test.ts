@@ -123,6 +123,13 @@ describe("survives what hosts do", { timeout: 45 * 60_000 }, () => {
     let signingKey: string;
     let rcMessage = 100;
 
+    /** Every client traffic started, stopped in `after` too: one left running after a failed check would keep this file alive. */
+    const traffics: Traffic[] = [];
+    const writing = (roomId: string, label: string, options = {}) => {
+        const traffic = new Traffic(matrix, token, roomId, label, options);
+        traffics.push(traffic);
+        return traffic;
+    };
     const newRoom = async (label: string) => {
         const room = await matrix.request("POST", "/_matrix/client/v3/createRoom", { name: label }, token);
         assert.equal(room.status, 200, JSON.stringify(room.json));
@@ -147,7 +154,7 @@ describe("survives what hosts do", { timeout: 45 * 60_000 }, () => {
     /** Writes through the edge for a few seconds, `fault` (which returns its moment, in ms), then until writes succeed again. */
     const underWrites = async (label: string, fault: (traffic: Traffic) => number | Promise<number>, recovered: () => Promise<void>, options = {}) => {
         const roomId = await newRoom(label);
-        const traffic = new Traffic(matrix, token, roomId, label, { ...PATIENT, ...options });
+        const traffic = writing(roomId, label, { ...PATIENT, ...options });
         await pause(3);
         const since = await fault(traffic);
         await recovered();
@@ -184,6 +191,7 @@ describe("survives what hosts do", { timeout: 45 * 60_000 }, () => {
     });
 
     after(async () => {
+        await Promise.all(traffics.map((traffic) => traffic.stop()));
         await cleanUp(testStack);
         for (const folder of [databaseDisk, ...fullFolders]) {
             spawnSync("umount", [folder]);
@@ -293,7 +301,7 @@ describe("survives what hosts do", { timeout: 45 * 60_000 }, () => {
     it("two ups at once: the second is refused by the state lock, nothing is half-applied", async () => {
         await restartingChange();
         const roomId = await newRoom("two ups");
-        const traffic = new Traffic(matrix, token, roomId, "two ups", PATIENT);
+        const traffic = writing(roomId, "two ups", PATIENT);
         const first = up(testStack!);
         await until("the first up holds the lock", 60, locked);
         const second = await up(testStack!).then(() => "succeeded", (error: Error) => error.message);
@@ -322,7 +330,7 @@ describe("survives what hosts do", { timeout: 45 * 60_000 }, () => {
         it(`${signal} of pulumi up ${point}: the next up completes without editing state, no data volume touched`, async () => {
             await restartingChange();
             const roomId = await newRoom(`interrupted ${signal}`);
-            const traffic = new Traffic(matrix, token, roomId, `interrupted ${signal}`, PATIENT);
+            const traffic = writing(roomId, `interrupted ${signal}`, PATIENT);
             await pause(2);
             const interrupted = await interruptedUp(testStack!, signal, when(mainId()));
             const since = Date.now();

@@ -182,15 +182,18 @@ export async function soak(matrix: Matrix, token: string, roomId: string, contai
     const started = Date.now();
     const traffic = new Traffic(matrix, token, roomId, "soak", { tries: 240, retryPauseMs: 500 });
     const restarts: string[] = [];
-    while (Date.now() - started < seconds * 1000) {
-        await pause(Math.min(intervalSeconds * 1000, Math.max(0, started + seconds * 1000 - Date.now())));
-        if (Date.now() - started < seconds * 1000) {
-            const container = containers[restarts.length % containers.length];
-            docker("restart", container);
-            restarts.push(container);
+    try {
+        while (Date.now() - started < seconds * 1000) {
+            await pause(Math.min(intervalSeconds * 1000, Math.max(0, started + seconds * 1000 - Date.now())));
+            if (Date.now() - started < seconds * 1000) {
+                const container = containers[restarts.length % containers.length];
+                docker("restart", container);
+                restarts.push(container);
+            }
         }
+    } finally {
+        await traffic.stop();
     }
-    await traffic.stop();
     const count = await countAcknowledged(matrix, token, roomId, traffic.acknowledged);
     return {
         seconds: (Date.now() - started) / 1000,
