@@ -70,7 +70,8 @@ step_engine() {
     fi
     mkdir -p "$STATE"
     echo "    starting dockerd in the background (log: .state/dockerd.log)"
-    nohup dockerd >"$STATE/dockerd.log" 2>&1 &
+    # In a session of its own: started from a test's or a CI job's process group, it would die with that group.
+    setsid nohup dockerd >"$STATE/dockerd.log" 2>&1 &
     for _ in $(seq 1 60); do
         if docker info >/dev/null 2>&1; then
             finish "engine started (server $(docker version --format '{{.Server.Version}}'))"

@@ -86,8 +86,12 @@ describe("monitoring: Prometheus, alerts and console pages", { timeout: 20 * 60_
     });
 
     after(async () => {
-        await cleanUp(testStack);
-        release();
+        // Released whatever the clean-up meets: a pending keep-alive would hold the test process open for good.
+        try {
+            await cleanUp(testStack);
+        } finally {
+            release();
+        }
     });
 
     it("comes up with Prometheus on loopback only, every target up and each Synapse process by name; up and refresh change nothing", async () => {
