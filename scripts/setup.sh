@@ -293,7 +293,8 @@ if wants image && { wants cli || wants plugins; }; then
     image_log="$STATE/setup-image.log"
     mkdir -p "$STATE"
     echo "==> [image] building in the background while the Go builds run (log: .state/setup-image.log)"
-    (run_step image) >"$image_log" 2>&1 &
+    # The browser's packages download beside them too, after the image step's own (apt takes one at a time).
+    (run_step image && if wants browser; then run_step browser; fi) >"$image_log" 2>&1 &
     image_pid=$!
     for step in cli plugins; do wants "$step" && run_step "$step"; done
     if ! wait "$image_pid"; then
