@@ -48,7 +48,7 @@ const lastLogLines = (container: string, tail = "30") => {
 const restartCount = (container: string) => Number(docker("inspect", "--format", "{{.RestartCount}}", container));
 // A client's retries: every half second for two minutes, each send with its transaction id.
 const PATIENT = { tries: 240, retryPauseMs: 500 };
-const SOAK_SECONDS = Number(process.env.FAULTS_SOAK_SECONDS || 30);
+const SOAK_SECONDS = Number(process.env.FAULTS_SOAK_SECONDS || 45);
 
 /** Until `check` holds (polled every half second), or fails with `what` after `seconds`. */
 async function until(what: string, seconds: number, check: () => boolean | Promise<boolean>): Promise<void> {
