@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm run setup [-- STEP ...]`: brings this machine to the point where `pulumi up` of the stack works.
 # Steps, in order (default: all): engine cli plugins state image browser. Idempotent: on a ready machine it takes seconds.
+# Over 300 lines on purpose: a fresh machine has nothing but this script, so every step and its fallbacks live here.
 # `npm run setup -- image 1.162.0` builds (or pulls) that Synapse release too, for upgrade tests.
 # Each step takes the normal route when it can (an engine already running, a Pulumi CLI on PATH, the download
 # sites, the registry) and otherwise builds from the package registries: Debian, the Go module proxy, PyPI.
