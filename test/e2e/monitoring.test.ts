@@ -178,6 +178,10 @@ describe("monitoring: Prometheus, alerts and console pages", { timeout: 20 * 60_
         const login = await matrix.login(outputs.adminUserId, outputs.adminPassword);
         assert.equal(login.status, 200);
         const room = await matrix.createRoomWithMessage(login.token!, "monitoring 0");
+        // Synapse exports the persisted-events counter from its first event on (it is labelled by server name), so
+        // Prometheus must scrape it once before the rest of the traffic: a series whose every sample shows the same
+        // total has no rate, however much that total grew before its first scrape.
+        await waitFor("the persisted-events counter in Prometheus", 60, async () => (await value("synapse_storage_events_persisted_events_total")).length > 0);
         for (let n = 1; n <= 20; n++) {
             const answer = await matrix.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(room)}/send/m.room.message/monitoring-${n}-${runId()}`, { msgtype: "m.text", body: `monitoring ${n}` }, login.token);
             assert.equal(answer.status, 200);
