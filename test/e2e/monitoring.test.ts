@@ -31,6 +31,8 @@ import {
     setConfig,
     type TestStack,
     up,
+    volumeNames,
+    volumesLeft,
     whereSecretShows,
 } from "./support";
 
@@ -80,7 +82,7 @@ describe("monitoring: Prometheus, alerts and console pages", { timeout: 20 * 60_
     };
 
     before(async () => {
-        volumesBefore = new Set(docker("volume", "ls", "--quiet").split("\n").filter(Boolean));
+        volumesBefore = volumeNames();
         await pulumiCommand();
         fs.mkdirSync(SCREENSHOTS, { recursive: true });
     });
@@ -257,7 +259,6 @@ describe("monitoring: Prometheus, alerts and console pages", { timeout: 20 * 60_
         await testStack!.stack.destroy({ onOutput: (text) => testStack!.output.push(text) });
         assert.deepEqual(ownedObjects(name), { containers: [], volumes: [], networks: [] });
         // Anonymous volumes (an image's VOLUME nothing was mounted over) have no name to tell whose they are.
-        const left = docker("volume", "ls", "--quiet").split("\n").filter((volume) => volume && !volumesBefore.has(volume) && (volume.startsWith(prefix) || /^[0-9a-f]{64}$/.test(volume)));
-        assert.deepEqual(left, [], "no volume left, anonymous ones included");
+        assert.deepEqual(volumesLeft(volumesBefore, prefix), [], "no volume left, anonymous ones included");
     });
 });

@@ -130,6 +130,22 @@ export function ownedObjects(stackName: string): { containers: string[]; volumes
     };
 }
 
+/** The engine's volumes now, to tell afterwards which ones a test left. */
+export function volumeNames(): Set<string> {
+    return new Set(docker("volume", "ls", "--quiet").split("\n").filter(Boolean));
+}
+
+/**
+ * The volumes a stack left: those of its name (`prefix`), and the anonymous ones (an image's VOLUME nothing was
+ * mounted over has no name or label to tell whose it is), made since `before` and used by no container. Other test
+ * files run beside this one: their containers' anonymous volumes are in use while they run, and theirs by name differ.
+ */
+export function volumesLeft(before: Set<string>, prefix: string): string[] {
+    return [...volumeNames()].filter(
+        (volume) => !before.has(volume) && (volume.startsWith(prefix) || /^[0-9a-f]{64}$/.test(volume)) && docker("ps", "-aq", "--filter", `volume=${volume}`) === "",
+    );
+}
+
 const handedOut = new Set<number>();
 
 /**

@@ -30,6 +30,8 @@ import {
     setConfig,
     type TestStack,
     up,
+    volumeNames,
+    volumesLeft,
     whereSecretShows,
 } from "./support";
 
@@ -146,7 +148,7 @@ describe("TURN for calls", { timeout: 20 * 60_000 }, () => {
     let volumesBefore: Set<string>;
 
     before(async () => {
-        volumesBefore = new Set(docker("volume", "ls", "--quiet").split("\n").filter(Boolean));
+        volumesBefore = volumeNames();
         await pulumiCommand();
         // coturn's test client leaves each relay to time out: room for every allocation the test makes (about 25).
         const relay = await freeUdpRange(RELAY_PORTS);
@@ -359,7 +361,6 @@ describe("TURN for calls", { timeout: 20 * 60_000 }, () => {
         await testStack!.stack.destroy({ onOutput: (text) => testStack!.output.push(text) });
         assert.deepEqual(ownedObjects(name), { containers: [], volumes: [], networks: [] });
         assert.equal(docker("volume", "ls", "--quiet", "--filter", `name=${prefix}`), "", "no volume of the stack's name");
-        const left = docker("volume", "ls", "--quiet").split("\n").filter((volume) => volume && !volumesBefore.has(volume));
-        assert.deepEqual(left, [], "no anonymous volume either (the image's VOLUME, where nothing is mounted over it)");
+        assert.deepEqual(volumesLeft(volumesBefore, prefix), [], "no anonymous volume either (the image's VOLUME, where nothing is mounted over it)");
     });
 });

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `npm run test:e2e [FILE...]`: the end-to-end tests against the real Docker engine. Two files at a time, since most
+# of a file's time goes to waiting (Synapse starting, health checks, alerts' `for`), not to the two cores; then the
+# fault tests on their own, because they restart the Docker engine under every container. Files named on the command
+# line run one at a time, in that order. Exits non-zero if any file fails; every file runs either way.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+run() {
+    bash scripts/with-env.sh node --import tsx --test --test-reporter=spec "$@"
+}
+if [ $# -gt 0 ]; then
+    run --test-concurrency=1 "$@"
+    exit
+fi
+alone=test/e2e/faults.test.ts
+# The longest first, so that both lanes finish at about the same time.
+first=(test/e2e/workers.test.ts test/e2e/operations.test.ts test/e2e/monitoring.test.ts)
+beside=("${first[@]}")
+for file in test/e2e/*.test.ts; do
+    case " ${first[*]} $alone " in
+        *" $file "*) ;;
+        *) beside+=("$file") ;;
+    esac
+done
+status=0
+run --test-concurrency=2 "${beside[@]}" || status=1
+run --test-concurrency=1 "$alone" || status=1
+exit "$status"
