@@ -13,14 +13,9 @@ if [ $# -gt 0 ]; then
     exit
 fi
 alone=test/e2e/faults.test.ts
-# The longest first, so that both lanes finish at about the same time.
-first=(test/e2e/workers.test.ts test/e2e/operations.test.ts test/e2e/monitoring.test.ts)
-beside=("${first[@]}")
+beside=()
 for file in test/e2e/*.test.ts; do
-    case " ${first[*]} $alone " in
-        *" $file "*) ;;
-        *) beside+=("$file") ;;
-    esac
+    [ "$file" = "$alone" ] || beside+=("$file")
 done
 status=0
 run --test-concurrency=2 "${beside[@]}" || status=1
