@@ -227,7 +227,7 @@ image() {
 }
 
 step_image() { # step_image [SYNAPSE-VERSION]: all images, or only Synapse at another release (for upgrades)
-    begin image "images: Synapse, PostgreSQL, Caddy, Redis, coturn, Prometheus, postgres_exporter (the official ones, or local builds of the same releases)"
+    begin image "images: Synapse, PostgreSQL, Caddy, Redis, coturn, Prometheus, postgres_exporter (the official ones, or local builds of the same releases), the swarm test node"
     local synapse postgres caddy redis coturn prometheus exporter version
     synapse="$(pinned_image SYNAPSE_IMAGE)"
     postgres="$(pinned_image POSTGRES_IMAGE)"
@@ -249,6 +249,9 @@ step_image() { # step_image [SYNAPSE-VERSION]: all images, or only Synapse at an
     image coturn coturn "$coturn" "coturn-local:${coturn##*:}"
     image prometheus prometheus "$prometheus" "prometheus-local:${prometheus##*:}"
     image postgres-exporter postgres-exporter "$exporter" "postgres-exporter-local:${exporter##*:}"
+    # The swarm tests' second engine: no official image has that role, so it is always the local build.
+    bash toolchain/images/swarm-node/build.sh || die "building swarm-node-local failed" "read the output above"
+    echo "    swarm-node: swarm-node-local:trixie (a Docker engine in a container, for the swarm tests)"
     if [ "$(cat "$TOOLS/images/synapse")" != "$synapse" ]; then
         finish "local builds ready; stacks on this machine select them with \`npm run pulumi -- config set synapse:image $(cat "$TOOLS/images/synapse")\` (\`npm run dev\` does it for the dev stack)"
     else
