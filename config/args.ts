@@ -76,6 +76,8 @@ export function homeserverArgs(config: SynapseConfig): HomeserverArgs {
                       postgresExporterImage: kept("monitoring", config.monitoring.postgresExporterImage),
                       volumeName: config.monitoring.volumeName,
                   },
+        platform: config.platform,
+        swarm: config.swarm,
         federation: {
             enabled: config.federation.enabled,
             allowList: config.federation.allowList === undefined ? undefined : kept("federation", config.federation.allowList),

@@ -39,6 +39,8 @@ export const CONFIG_KEYS = [
     "redisImage",
     "turn",
     "monitoring",
+    "platform",
+    "swarm",
 ] as const;
 
 export type ConfigKey = (typeof CONFIG_KEYS)[number];

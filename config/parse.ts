@@ -20,6 +20,7 @@ import { Reader } from "./reader";
 import { readTurn } from "./turn";
 import { readMonitoring } from "./monitoring";
 import { readWorkers } from "./workers";
+import { readPlatform } from "./swarm";
 import type { FederationConfig, SynapseConfig } from "./types";
 import { type ConfigContext, ConfigError, FEDERATION_KEYS, NOT_SHOWN, type RawConfig, STACK_OWNED_KEYS, unknownKeys } from "./keys";
 
@@ -274,8 +275,10 @@ export function parseConfig(given: RawConfig, context: ConfigContext): SynapseCo
         federation: readFederation(reader, edge.tls, settings.extraConfig),
         ...readBackups(reader, context.stack, context.cwd ?? "/"),
         ...(context.secretKeys?.length ? { secretKeys: context.secretKeys } : {}),
+        platform: "docker",
     };
     Object.assign(config, readWorkers(reader, config.database, config.tls), readTurn(reader, config.tls, config.extraConfig, config.federation.network), readMonitoring(reader, context.stack, config.extraConfig));
+    Object.assign(config, readPlatform(reader, config));
     if (reader.problems.length > 0) {
         throw new ConfigError(reader.problems);
     }

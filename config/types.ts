@@ -1,6 +1,6 @@
 // What the stack's configuration becomes: the typed settings it builds its homeserver from, and what the last
 // deployment recorded of them.
-import type { DatabaseKind, TlsMode, WorkerCountKey, WorkersPreset } from "@synapse-stack/synapse";
+import type { DatabaseKind, Platform, TlsMode, WorkerCountKey, WorkersPreset } from "@synapse-stack/synapse";
 
 /** synapse:workers as given: a preset and/or counts per kind. */
 export type WorkersSetting = { preset?: WorkersPreset } & Partial<Record<WorkerCountKey, number>>;
@@ -80,6 +80,10 @@ export interface SynapseConfig {
     turn?: TurnSetting;
     /** synapse:monitoring: Prometheus with alerts and console pages; absent: none. */
     monitoring?: MonitoringSetting;
+    /** synapse:platform: docker (one engine) or swarm (Docker Swarm services). Default docker. */
+    platform: Platform;
+    /** synapse:swarm: the placement labels, with platform swarm. */
+    swarm?: { dataNodeLabel: string; workerNodeLabel?: string };
     /** The keys set with --secret: their values reach the component as secrets. Default none. */
     secretKeys?: readonly string[];
 }

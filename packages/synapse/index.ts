@@ -8,8 +8,10 @@ export {
     type HomeserverArgs,
     type HomeserverImage,
     type PostgresArgs,
+    type SwarmArgs,
     type WorkersArgs,
 } from "./homeserver/args";
+export { labelConstraint, NODE_LABEL, NODE_LABEL_FORM, Platform, SWARM_REFUSALS, SWARM_WORKER_KINDS, swarmWorkerServices, type SwarmWorkerService } from "./swarm/placement";
 export { renderOverlay, type DatabaseConfig, type OverlaySettings } from "./homeserver/overlay";
 export {
     accepts,
@@ -27,7 +29,7 @@ export {
     type Rule,
     RULES,
 } from "./homeserver/rules";
-export { validateHomeserverArgs } from "./homeserver/validate";
+export { swarmProblems, validateHomeserverArgs } from "./homeserver/validate";
 export { Database, type DatabaseArgs, passwordStatements, scramVerifier } from "./database/database";
 export { Edge, type EdgeArgs, type EdgeOptions } from "./edge/edge";
 export { type EdgeSettings, parseSize, renderCaddyfile, TlsMode, wellKnown } from "./edge/caddyfile";

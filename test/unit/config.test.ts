@@ -57,6 +57,7 @@ describe("parseConfig defaults", () => {
             backupDirectory: "/backups/synapse-dev",
             backupsToKeep: 5,
             url: "http://127.0.0.1:8008",
+            platform: "docker",
         });
     });
 

@@ -21,15 +21,15 @@ describe("the Homeserver component's schema", () => {
         const homeserver = schema.components.Homeserver;
         assert.deepEqual(Object.keys(homeserver.inputs).sort(), [
             "adminPasswordVersion", "adminUser", "backups", "bindAddress", "containerName", "cpuLimit", "edge", "extraConfig", "federation",
-            "gid", "httpPort", "image", "memoryLimitMb", "monitoring", "postgres", "publicBaseUrl", "reportStats", "retainDataOnDestroy", "serverName",
-            "timezone", "turn", "uid", "volumeName", "workers",
+            "gid", "httpPort", "image", "memoryLimitMb", "monitoring", "platform", "postgres", "publicBaseUrl", "reportStats", "retainDataOnDestroy", "serverName",
+            "swarm", "timezone", "turn", "uid", "volumeName", "workers",
         ]);
         assert.deepEqual(Object.keys(homeserver.outputs).sort(), [
             "adminPassword", "adminUserId", "backupDirectory", "caCertificate", "containerName", "database", "databaseVolumeName", "image",
             "lastBackup", "prometheusUrl", "serverName", "signingKeyId", "url", "volumeName", "wellKnownClient", "wellKnownServer",
         ]);
         assert.deepEqual(Object.keys(schema.typeDefinitions).sort(), [
-            "BackupsArgs", "DatabaseKind", "EdgeOptions", "FederationArgs", "HomeserverImage", "MonitoringOptions", "PostgresArgs", "TlsMode", "TurnOptions", "WorkersArgs", "WorkersPreset",
+            "BackupsArgs", "DatabaseKind", "EdgeOptions", "FederationArgs", "HomeserverImage", "MonitoringOptions", "Platform", "PostgresArgs", "SwarmArgs", "TlsMode", "TurnOptions", "WorkersArgs", "WorkersPreset",
         ]);
     });
 });

@@ -14,9 +14,9 @@ import { DataVolume } from "../storage/storage";
 import { DEFAULTS } from "../homeserver/rules";
 
 /** Where the data volume is mounted: the image's VOLUME, so no anonymous volume is made beside it. */
-const VOLUME_PATH = "/var/lib/postgresql/data";
+export const VOLUME_PATH = "/var/lib/postgresql/data";
 /** The cluster lives one level down, so the volume's root can hold the password file initdb reads once. */
-const PGDATA = `${VOLUME_PATH}/pgdata`;
+export const PGDATA = `${VOLUME_PATH}/pgdata`;
 const PASSWORD_FILE_NAME = "synapse-password";
 const PASSWORD_FILE = `${VOLUME_PATH}/${PASSWORD_FILE_NAME}`;
 
@@ -68,6 +68,54 @@ export function passwordStatements(role: string, verifier: string): string {
         `ALTER ROLE ${role} WITH PASSWORD '${verifier}';`,
         "",
     ].join("\n");
+}
+
+/** Synapse's `database:` block for a server at `host` (secret: it holds the password). */
+export function synapseDatabaseConfig(host: pulumi.Input<string>, password: pulumi.Input<string>): pulumi.Output<DatabaseConfig> {
+    return pulumi.secret(
+        pulumi.all([host, password]).apply(([server, secret]): DatabaseConfig => ({
+            name: "psycopg2",
+            args: {
+                user: "synapse",
+                password: secret,
+                dbname: "synapse",
+                host: server,
+                port: 5432,
+                cp_min: 5,
+                cp_max: 10,
+                keepalives_idle: 10,
+                keepalives_interval: 10,
+                keepalives_count: 3,
+            },
+        })),
+    );
+}
+
+/**
+ * Waits until the server in container `server` answers over TCP (the entrypoint's first-run server listens on its
+ * socket only), then sets the password: a kept or adopted volume was initialised with another. As a SCRAM verifier,
+ * so not even PostgreSQL's own log could ever show the password. Runs again when `trigger` or the password changes.
+ */
+export function passwordStep(
+    name: string,
+    args: { server: pulumi.Input<string>; password: pulumi.Input<string>; fingerprintKey: pulumi.Input<string>; trigger: pulumi.Input<string> },
+    parent: pulumi.Resource,
+): command.local.Command {
+    return new command.local.Command(
+        name,
+        {
+            create: pulumi.output(args.server).apply(shellQuote).apply(
+                (server) =>
+                    `for i in $(seq 600); do docker exec ${server} pg_isready --quiet --host=127.0.0.1 && break; sleep 0.2; done; ` +
+                    `docker exec -i ${server} psql --no-psqlrc --quiet -v ON_ERROR_STOP=1 --host=127.0.0.1 --username=synapse --dbname=synapse ` +
+                    `|| { status=$?; echo "PostgreSQL's last log lines:" >&2; docker logs --tail 25 ${server} >&2 2>&1; exit $status; }`,
+            ),
+            stdin: pulumi.secret(pulumi.output(args.password).apply((secret) => passwordStatements("synapse", scramVerifier(secret)))),
+            logging: "stderr",
+            triggers: [args.trigger, fingerprint(args.password, args.fingerprintKey)],
+        },
+        { parent, additionalSecretOutputs: ["stdin"] },
+    );
 }
 
 export interface DatabaseArgs {
@@ -168,47 +216,14 @@ export class Database extends pulumi.ComponentResource {
             },
             { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["healthcheck"] },
         );
-        // Waits until the server answers over TCP (the entrypoint's first-run server listens on its socket only), then
-        // sets the password: a kept or adopted volume was initialised with another. As a SCRAM verifier, so not even
-        // PostgreSQL's own log could ever show the password.
-        const applyPassword = new command.local.Command(
-            `${name}-password-apply`,
-            {
-                create: container.name.apply(shellQuote).apply(
-                    (server) =>
-                        `for i in $(seq 600); do docker exec ${server} pg_isready --quiet --host=127.0.0.1 && break; sleep 0.2; done; ` +
-                        `docker exec -i ${server} psql --no-psqlrc --quiet -v ON_ERROR_STOP=1 --host=127.0.0.1 --username=synapse --dbname=synapse ` +
-                        `|| { status=$?; echo "PostgreSQL's last log lines:" >&2; docker logs --tail 25 ${server} >&2 2>&1; exit $status; }`,
-                ),
-                stdin: pulumi.secret(password.result.apply((secret) => passwordStatements("synapse", scramVerifier(secret)))),
-                logging: "stderr",
-                triggers: [container.id, fingerprint(password.result, fingerprintKey)],
-            },
-            { parent: this, additionalSecretOutputs: ["stdin"] },
-        );
+        const applyPassword = passwordStep(`${name}-password-apply`, { server: container.name, password: password.result, fingerprintKey, trigger: container.id }, this);
         new PidsLimit(`${name}-pids`, { containerName: container.name, containerId: container.id, limit: DATABASE_HARDENING.pidsLimit }, { parent: this });
 
         this.host = container.name;
         this.volumeName = volume.volumeName;
         this.ready = applyPassword;
         // From the names and the password alone, so Synapse's config is written while PostgreSQL still starts.
-        this.synapseConfig = pulumi.secret(
-            pulumi.all([args.containerName ?? `${name}-db`, password.result]).apply(([host, secret]): DatabaseConfig => ({
-                name: "psycopg2",
-                args: {
-                    user: "synapse",
-                    password: secret,
-                    dbname: "synapse",
-                    host,
-                    port: 5432,
-                    cp_min: 5,
-                    cp_max: 10,
-                    keepalives_idle: 10,
-                    keepalives_interval: 10,
-                    keepalives_count: 3,
-                },
-            })),
-        );
+        this.synapseConfig = synapseDatabaseConfig(args.containerName ?? `${name}-db`, password.result);
         this.registerOutputs({ host: this.host, volumeName: this.volumeName });
     }
 }

@@ -84,6 +84,63 @@ export interface EdgeArgs extends EdgeOptions {
     fingerprintKey?: pulumi.Input<string>;
 }
 
+/** The edge's Caddyfile from its arguments, defaults applied (single engine and swarm alike). */
+export function edgeCaddyfile(args: EdgeArgs): pulumi.Output<string> {
+    const publicHost = pulumi.output(args.publicHost ?? args.serverName);
+    const httpsPort = pulumi.output(args.httpsPort ?? DEFAULTS.edge.httpsPort);
+    const federationPort = pulumi.output(args.federationPort ?? DEFAULTS.edge.federationPort);
+    return pulumi
+            .output({
+                tls: args.tls,
+                serverName: args.serverName,
+                publicHost,
+                httpsPort,
+                federationPort,
+                federation: args.federation ?? DEFAULTS.federation.enabled,
+                serveWellKnown: args.serveWellKnown ?? DEFAULTS.edge.serveWellKnown,
+                exposeAdminApi: args.exposeAdminApi ?? DEFAULTS.edge.exposeAdminApi,
+                upstream: args.upstream,
+                workerUpstreams: args.workerUpstreams ?? {},
+                maxBodyBytes: args.maxBodyBytes ?? 50 * 1024 ** 2,
+                acmeEmail: args.acmeEmail,
+                caName: pulumi.interpolate`${args.labels.stack} synapse-stack`,
+                metrics: args.metrics ?? false,
+            })
+            .apply(renderCaddyfile);
+}
+
+/** The edge's files (the Caddyfile; with tls files, the certificate and key), written into its volume before Caddy starts. */
+export function edgeFiles(
+    name: string,
+    args: Pick<EdgeArgs, "tls" | "certificate" | "privateKey"> & { caddyfile: pulumi.Input<string>; image: pulumi.Input<string>; volumeName: pulumi.Input<string>; fingerprintKey: pulumi.Input<string> },
+    parent: pulumi.Resource,
+): VolumeFile[] {
+    // Into the volume, before Caddy starts: Docker copies nothing into a read-only root.
+    return [
+        { role: "caddyfile", path: CADDYFILE_PATH, content: args.caddyfile },
+        ...(args.tls === "files"
+            ? [
+                  { role: "certificate", path: CERTIFICATE_PATH, content: pulumi.output(args.certificate ?? "") },
+                  { role: "private-key", path: PRIVATE_KEY_PATH, content: pulumi.secret(args.privateKey ?? "") },
+              ]
+            : []),
+    ].map(
+        (file) =>
+            new VolumeFile(
+                `${name}-${file.role}`,
+                {
+                    image: args.image,
+                    volumeName: args.volumeName,
+                    mountPath: EDGE_DATA,
+                    path: file.path.slice(EDGE_DATA.length + 1),
+                    content: file.content,
+                    fingerprintKey: args.fingerprintKey,
+                },
+                { parent },
+            ),
+    );
+}
+
 /**
  * The TLS edge: Caddy in front of the homeserver, which is then published nowhere else. It terminates TLS for
  * clients (httpsPort) and federation (federationPort, or through httpsPort with delegation), forwards only Matrix
@@ -121,51 +178,11 @@ export class Edge extends pulumi.ComponentResource {
         );
 
         const fingerprintKey = args.fingerprintKey ?? keyOf(`${name}-fingerprint-key`, this);
-        const caddyfile = pulumi
-            .output({
-                tls: args.tls,
-                serverName: args.serverName,
-                publicHost,
-                httpsPort,
-                federationPort,
-                federation: args.federation ?? DEFAULTS.federation.enabled,
-                serveWellKnown: args.serveWellKnown ?? DEFAULTS.edge.serveWellKnown,
-                exposeAdminApi: args.exposeAdminApi ?? DEFAULTS.edge.exposeAdminApi,
-                upstream: args.upstream,
-                workerUpstreams: args.workerUpstreams ?? {},
-                maxBodyBytes: args.maxBodyBytes ?? 50 * 1024 ** 2,
-                acmeEmail: args.acmeEmail,
-                caName: pulumi.interpolate`${args.labels.stack} synapse-stack`,
-                metrics: args.metrics ?? false,
-            })
-            .apply(renderCaddyfile);
+        const caddyfile = edgeCaddyfile(args);
 
         const image = imageResource(`${name}-image`, args.image ?? DEFAULTS.edge.image, this);
 
-        // Into the volume, before Caddy starts: Docker copies nothing into a read-only root.
-        const files = [
-            { role: "caddyfile", path: CADDYFILE_PATH, content: caddyfile },
-            ...(args.tls === "files"
-                ? [
-                      { role: "certificate", path: CERTIFICATE_PATH, content: pulumi.output(args.certificate ?? "") },
-                      { role: "private-key", path: PRIVATE_KEY_PATH, content: pulumi.secret(args.privateKey ?? "") },
-                  ]
-                : []),
-        ].map(
-            (file) =>
-                new VolumeFile(
-                    `${name}-${file.role}`,
-                    {
-                        image: image.imageId,
-                        volumeName: volume.volumeName,
-                        mountPath: EDGE_DATA,
-                        path: file.path.slice(EDGE_DATA.length + 1),
-                        content: file.content,
-                        fingerprintKey,
-                    },
-                    { parent: this },
-                ),
-        );
+        const files = edgeFiles(name, { ...args, caddyfile, image: image.imageId, volumeName: volume.volumeName, fingerprintKey }, this);
         const ports = pulumi.all([bindAddress, httpsPort, federationPort]).apply(([ip, https, federation]) => [
             { internal: 443, external: https, ip, protocol: "tcp" },
             ...(federation && args.federation !== false ? [{ internal: 8448, external: federation, ip, protocol: "tcp" }] : []),

@@ -6,6 +6,7 @@ import type { EdgeOptions } from "../edge/edge";
 import type { MonitoringOptions } from "../monitoring/monitoring";
 import type { TurnOptions } from "../turn/turn";
 import type { WorkersPreset } from "../workers/kinds";
+import type { Platform } from "../swarm/placement";
 
 export interface HomeserverArgs {
     /** The Matrix server name, the part after the colon in @user:server. Permanent once the homeserver has data. */
@@ -69,6 +70,24 @@ export interface HomeserverArgs {
      * exporter (free space, backups, the certificate), with the package's alert rules and console pages. Default: none.
      */
     monitoring?: MonitoringOptions;
+    /**
+     * Where the parts run: docker (containers on the one engine the provider talks to) or swarm (Docker Swarm
+     * services, the provider talking to the manager that is the data node). Default docker.
+     */
+    platform?: Platform;
+    /** (swarm) Which nodes hold the data and may run workers, by node label. Required with platform swarm. */
+    swarm?: SwarmArgs;
+}
+
+/**
+ * Placement on a Docker Swarm. The data node (main, media, PostgreSQL, Redis, the edge and their volumes) must be the
+ * manager the provider talks to: the one-shot steps (generate, the admin, backups) run on its engine.
+ */
+export interface SwarmArgs {
+    /** The node label of the data node, key=value, such as synapse.data=true. */
+    dataNodeLabel: string;
+    /** The node label of the nodes workers may run on. Default: any node. */
+    workerNodeLabel?: string;
 }
 
 /**

@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Admin } from "../steps/admin";
 import { EDGE_DATA, EDGE_METRICS_PORT, parseSize } from "../edge/caddyfile";
 import { Database } from "../database/database";
-import { Edge } from "../edge/edge";
+import { Edge, type EdgeArgs } from "../edge/edge";
 import { argumentError } from "../runtime/errors";
 import { FILES_DIR, GenerateConfig, overlayPath } from "../steps/generate";
 import { PortToPostgres, UpgradeBackup } from "../steps/operations";
@@ -28,6 +28,9 @@ import { DEFAULTS } from "./rules";
 import { subnetsOf } from "../runtime/networks";
 import { Turn } from "../turn/turn";
 import { Monitoring } from "../monitoring/monitoring";
+import { Platform, swarmWorkerServices } from "../swarm/placement";
+import { overlayNetwork } from "../swarm/service";
+import { constraintsOf, SWARM_FILES, SwarmBus, SwarmDatabase, SwarmEdge, SwarmProcesses } from "../swarm/parts";
 
 /** The config files the homeserver runs with: the generated one, then the stack's overlay, which wins key by key. */
 export function configPaths(overlay: string): string[] {
@@ -102,7 +105,11 @@ export class Homeserver extends pulumi.ComponentResource {
 
         const project = pulumi.getProject();
         const stack = pulumi.getStack();
-        const workers = args.workers ? workerProcesses(workerCounts(args.workers.preset, args.workers)) : [];
+        // On a swarm, placed by node label; validated above, so swarm is set with platform swarm.
+        const placement = args.platform === Platform.Swarm && args.swarm ? constraintsOf(args.swarm) : undefined;
+        const counts = args.workers ? workerCounts(args.workers.preset, args.workers) : undefined;
+        // On a swarm, one replicated service per worker kind; on one engine, one container per worker.
+        const workers = counts ? (placement ? swarmWorkerServices(counts) : workerProcesses(counts)) : [];
         const containerName = pulumi.output(args.containerName ?? name);
         const httpPort = pulumi.output(args.httpPort ?? DEFAULTS.httpPort);
         const bindAddress = pulumi.output(args.bindAddress ?? DEFAULTS.bindAddress);
@@ -127,15 +134,20 @@ export class Homeserver extends pulumi.ComponentResource {
 
         // A network of the stack's own when the homeserver has company: the edge reaches it there, and it reaches the
         // world (federation) through it. PostgreSQL gets a second, internal one, shared with the homeserver only.
+        // On a swarm they are overlays, internal alike; the database's is attachable, for the port step's container.
         const network =
-            args.edge || args.postgres || args.monitoring
+            placement
+                ? overlayNetwork(`${name}-network`, { name: containerName, internal: false, attachable: false, labels: { project, stack, role: "network" } }, this)
+                : args.edge || args.postgres || args.monitoring
                 ? new docker.Network(
                       `${name}-network`,
                       { name: containerName, labels: labelList(ownerLabels(project, stack, "network")) },
                       { parent: this, deleteBeforeReplace: true },
                   )
                 : undefined;
-        const databaseNetwork = args.postgres
+        const databaseNetwork = placement
+            ? overlayNetwork(`${name}-db-network`, { name: pulumi.interpolate`${containerName}-db`, internal: true, attachable: true, labels: { project, stack, role: "database-network" } }, this)
+            : args.postgres
             ? new docker.Network(
                   `${name}-db-network`,
                   {
@@ -163,9 +175,35 @@ export class Homeserver extends pulumi.ComponentResource {
               )
             : undefined;
         // Workers share Redis and a network of their own with main, made before main joins it.
-        const bus = workers.length > 0 ? new WorkerBus(`${name}-worker-bus`, { redisImage: args.workers?.redisImage, containerName, labels }, { parent: this }) : undefined;
+        const busNetwork =
+            placement && workers.length > 0
+                ? overlayNetwork(`${name}-worker-bus-network`, { name: pulumi.interpolate`${containerName}-workers`, internal: true, attachable: false, labels: { project, stack, role: "workers-network" } }, this)
+                : undefined;
+        const swarmBus =
+            placement && busNetwork
+                ? new SwarmBus(
+                      `${name}-worker-bus`,
+                      { image: args.workers?.redisImage ?? DEFAULTS.redisImage, serviceName: pulumi.interpolate`${containerName}-redis`, networkId: busNetwork.id, dataConstraint: placement.data, labels },
+                      { parent: this },
+                  )
+                : undefined;
+        const bus = workers.length > 0 && !placement ? new WorkerBus(`${name}-worker-bus`, { redisImage: args.workers?.redisImage, containerName, labels }, { parent: this }) : undefined;
         const database =
-            args.postgres && databaseNetwork
+            placement && args.postgres && databaseNetwork
+                ? new SwarmDatabase(
+                      `${name}-postgres`,
+                      {
+                          image: args.postgres.image ?? DEFAULTS.postgres.image,
+                          volumeName: ledger.recordedName(volumeNames["postgres.volumeName"]!),
+                          serviceName: pulumi.interpolate`${containerName}-db`,
+                          networkId: databaseNetwork.id,
+                          dataConstraint: placement.data,
+                          labels,
+                          fingerprintKey: key,
+                      },
+                      { parent: this },
+                  )
+                : args.postgres && databaseNetwork
                 ? new Database(
                       `${name}-postgres`,
                       {
@@ -179,11 +217,9 @@ export class Homeserver extends pulumi.ComponentResource {
                       { parent: this },
                   )
                 : undefined;
-        const edge =
+        const edgeArgs: EdgeArgs | undefined =
             args.edge && network
-                ? new Edge(
-                      `${name}-edge`,
-                      {
+                ? {
                           ...args.edge,
                           serverName: args.serverName,
                           bindAddress,
@@ -202,9 +238,17 @@ export class Homeserver extends pulumi.ComponentResource {
                           metrics: metricsNetwork !== undefined,
                           labels,
                           fingerprintKey: key,
-                      },
-                      { parent: this },
-                  )
+                      }
+                : undefined;
+        const edge =
+            edgeArgs && network
+                ? placement
+                    ? new SwarmEdge(
+                          `${name}-edge`,
+                          { ...edgeArgs, serviceName: edgeArgs.containerName ?? pulumi.interpolate`${containerName}-edge`, volumeName: edgeArgs.volumeName ?? ledger.recordedName(volumeNames["edge.volumeName"]!), networkId: network.id, dataConstraint: placement.data, fingerprintKey: key },
+                          { parent: this },
+                      )
+                    : new Edge(`${name}-edge`, edgeArgs, { parent: this })
                 : undefined;
         // The TURN server runs on a network of its own; every network the stack's processes are on stays out of its reach.
         // Networks the program does not make: the federation network, or Docker's default bridge for a lone homeserver.
@@ -272,9 +316,11 @@ export class Homeserver extends pulumi.ComponentResource {
                 ...(replication !== undefined ? { "replication-secret": replication } : {}),
                 ...(turnSecret !== undefined ? { "turn-secret": `${turnSecret}\n` } : {}),
             }));
-        const workerSettings = bus
-            ? pulumi.all([containerName, bus.redisHost]).apply(([mainHost, redisHost]) => ({
-                  shared: sharedWorkerConfig(workers, { mainHost, redisHost, replicationSecretPath: replicationSecretFile }),
+        const workerBus = bus ?? swarmBus;
+        const workerSettings = workerBus
+            ? pulumi.all([containerName, workerBus.redisHost]).apply(([mainHost, redisHost]) => ({
+                  // On a swarm, a Swarm secret: workers on other nodes have no data volume.
+                  shared: sharedWorkerConfig(workers, { mainHost, redisHost, replicationSecretPath: placement ? SWARM_FILES.replicationSecret : replicationSecretFile }),
                   listeners: mainWorkerListeners(),
               }))
             : undefined;
@@ -313,8 +359,9 @@ export class Homeserver extends pulumi.ComponentResource {
                 ? pulumi.output("")
                 : pulumi.output(args.backups?.directory ?? containerName.apply((container) => path.join("backups", container))).apply((folder) => path.resolve(folder));
         // Before an image change the running homeserver is backed up; generate, and so everything after it, waits.
+        // Not on a swarm yet: the backup stops the homeserver's container, which a swarm would start again.
         const upgradeBackup =
-            !backupsEnabled
+            !backupsEnabled || placement
                 ? undefined
                 : new UpgradeBackup(
                       `${name}-upgrade-backup`,
@@ -374,9 +421,40 @@ export class Homeserver extends pulumi.ComponentResource {
 
         // Workers on another shared config stop before main restarts (StaleWorkersStop says why); with PostgreSQL,
         // where workers can run, so that going back to one process stops them too before main restarts alone.
-        const staleWorkers = database ? new StaleWorkersStop(`${name}-stale-workers`, { sharedFingerprint: configFingerprint, labels }, { parent: this }) : undefined;
+        const staleWorkers = database && !placement ? new StaleWorkersStop(`${name}-stale-workers`, { sharedFingerprint: configFingerprint, labels }, { parent: this }) : undefined;
 
-        const container = new docker.Container(
+        const processes =
+            placement && database
+                ? new SwarmProcesses(
+                      `${name}-processes`,
+                      {
+                          image: image.name,
+                          mainName: containerName,
+                          volumeName: data.volumeName,
+                          serverName: args.serverName,
+                          overlay,
+                          replicationSecret: swarmBus?.replicationSecret,
+                          workers: counts ? swarmWorkerServices(counts) : [],
+                          federation: args.federation?.enabled ?? DEFAULTS.federation.enabled,
+                          networkIds: [network, databaseNetwork, busNetwork].filter((item): item is docker.Network => item !== undefined).map((item) => item.id),
+                          dataConstraint: placement.data,
+                          workerConstraints: placement.workers,
+                          uid,
+                          gid,
+                          timezone,
+                          hardening: { ...HOMESERVER_HARDENING, memoryMb: typeof args.memoryLimitMb === "number" ? args.memoryLimitMb : undefined },
+                          // Data flow from generate and the database's password: main rolls when generate ran again.
+                          after: pulumi.interpolate`${generate.runId} ${database.ready.id}${port ? pulumi.interpolate` ${port.step.id}` : ""}`,
+                          labels,
+                          fingerprintKey: key,
+                      },
+                      { parent: this },
+                  )
+                : undefined;
+
+        const container = processes
+            ? undefined
+            : new docker.Container(
             `${name}-homeserver`,
             {
                 name: containerName,
@@ -434,15 +512,17 @@ export class Homeserver extends pulumi.ComponentResource {
             },
         );
 
-        new PidsLimit(
-            `${name}-pids`,
-            { containerName: container.name, containerId: container.id, limit: HOMESERVER_HARDENING.pidsLimit },
-            { parent: this },
-        );
+        if (container) {
+            new PidsLimit(`${name}-pids`, { containerName: container.name, containerId: container.id, limit: HOMESERVER_HARDENING.pidsLimit }, { parent: this });
+        }
+        // The running main process the admin step reaches: the container, or on a swarm its task on the data node.
+        const main = container
+            ? { name: container.name, id: container.id, image: container.image }
+            : { name: processes!.mainContainer, id: processes!.mainContainer, image: processes!.main.taskSpec.containerSpec.image };
 
         // Workers refuse to start before main has migrated the database: they wait until main answers /health.
         const workerSet =
-            workers.length > 0 && bus
+            workers.length > 0 && bus && container
                 ? new Workers(
                 `${name}-workers`,
                 {
@@ -501,15 +581,15 @@ export class Homeserver extends pulumi.ComponentResource {
                           fingerprintKey: key,
                       },
                       // Its targets first: a scrape of a process that is not there yet would count as one down.
-                      { parent: this, dependsOn: [container, ...(workerSet?.ready ? [workerSet.ready] : [])] },
+                      { parent: this, dependsOn: [...(container ? [container] : []), ...(workerSet?.ready ? [workerSet.ready] : [])] },
                   )
                 : undefined;
 
         const admin = new Admin(
             `${name}-admin`,
             {
-                containerName: container.name,
-                containerId: container.id,
+                containerName: main.name,
+                containerId: main.id,
                 uid,
                 gid,
                 configPaths: homeserverConfig,
@@ -519,7 +599,7 @@ export class Homeserver extends pulumi.ComponentResource {
                 fingerprintKey: key,
             },
             // Main's writes of a stream a worker writes (the admin's account data, its device) wait for that worker.
-            { parent: this, dependsOn: workerSet?.ready ? [workerSet.ready] : [] },
+            { parent: this, dependsOn: workerSet?.ready ? [workerSet.ready] : (processes?.workers ?? []) },
         );
 
         this.url = url;
@@ -527,8 +607,8 @@ export class Homeserver extends pulumi.ComponentResource {
         this.adminUserId = admin.userId;
         this.adminPassword = admin.password;
         this.volumeName = data.volumeName;
-        this.containerName = container.name;
-        this.image = pulumi.all([imageReference, container.image]).apply(([reference, id]) => ({ reference, id }));
+        this.containerName = container ? container.name : processes!.main.name;
+        this.image = pulumi.all([imageReference, main.image]).apply(([reference, id]) => ({ reference, id }));
         // As the running homeserver reads it: after a restore, the restored key.
         this.signingKeyId = admin.signingKeyId;
         this.database = pulumi.output<DatabaseKind>(database ? DatabaseKind.Postgres : DatabaseKind.Sqlite);

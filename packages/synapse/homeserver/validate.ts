@@ -6,6 +6,7 @@ import { TlsMode } from "../edge/caddyfile";
 import type { HomeserverArgs } from "./args";
 import { countProblems, SERVING_KINDS, workerCounts, WorkersPreset } from "../workers/kinds";
 import { isWildcard, relayPortRange } from "../turn/turnserver";
+import { NODE_LABEL, NODE_LABEL_FORM, Platform, SWARM_REFUSALS, SWARM_WORKER_KINDS, unsupportedSwarmKinds } from "../swarm/placement";
 import { accepts, DEFAULTS, federationPortRule, isLoopback, OWNED_CONFIG_KEYS, type Rule, RULES, TURN_CONFIG_KEYS } from "./rules";
 
 /** A value the program gave directly (not an Output, not undefined), which can be checked now. */
@@ -53,6 +54,7 @@ export function validateHomeserverArgs(args: HomeserverArgs): string[] {
     problems.push(...workerProblems(args));
     problems.push(...turnProblems(args, check));
     problems.push(...monitoringProblems(args, check));
+    problems.push(...swarmProblems(args));
     const federation = args.federation;
     if (federation) {
         check("federation.allowList", federation.allowList, RULES.serverNames);
@@ -191,6 +193,42 @@ function turnProblems(args: HomeserverArgs, check: (argument: string, value: unk
     if (extraConfig !== undefined && !pulumi.Output.isInstance(extraConfig)) {
         for (const key of Object.keys(extraConfig).filter((item): item is keyof typeof TURN_CONFIG_KEYS => item in TURN_CONFIG_KEYS)) {
             problems.push(`extraConfig key "${key}" is written by the component with turn: ${TURN_CONFIG_KEYS[key]}`);
+        }
+    }
+    return problems;
+}
+
+/** The platform and the swarm's placement, and what the first swarm slice cannot run yet. */
+export function swarmProblems(args: HomeserverArgs): string[] {
+    const platform = args.platform ?? Platform.Docker;
+    if (!(Object.values(Platform) as string[]).includes(platform)) {
+        return [`platform ${JSON.stringify(platform)} is not valid: expected one of ${Object.values(Platform).join(", ")}`];
+    }
+    if (platform !== Platform.Swarm) {
+        return args.swarm !== undefined ? ['swarm is set but platform is not "swarm": set platform swarm, or remove it'] : [];
+    }
+    const problems: string[] = [];
+    if (args.swarm === undefined) {
+        problems.push(`platform swarm needs swarm.dataNodeLabel: ${NODE_LABEL_FORM}, set on the manager that holds the data`);
+    }
+    for (const key of ["dataNodeLabel", "workerNodeLabel"] as const) {
+        const label: unknown = args.swarm?.[key];
+        if (label !== undefined && !(typeof label === "string" && NODE_LABEL.test(label))) {
+            problems.push(`swarm.${key} ${JSON.stringify(label)} is not valid: expected ${NODE_LABEL_FORM}`);
+        }
+    }
+    if (!args.postgres || !args.edge) {
+        problems.push("platform swarm needs postgres and edge: the main process's SQLite file and published port are single-engine features");
+    }
+    for (const [argument, why] of Object.entries(SWARM_REFUSALS)) {
+        const given = argument === "federation.network" ? args.federation?.network : args[argument as "turn" | "monitoring"];
+        if (given !== undefined) {
+            problems.push(`${argument} is not available with platform swarm: ${why}`);
+        }
+    }
+    if (args.workers !== undefined && countProblems(args.workers, "workers").length === 0) {
+        for (const kind of unsupportedSwarmKinds(workerCounts(args.workers.preset, args.workers))) {
+            problems.push(`workers.${kind} is not available with platform swarm yet: expected workers of the kinds ${SWARM_WORKER_KINDS.join(", ")} only`);
         }
     }
     return problems;

@@ -16,11 +16,14 @@ import { VolumeFile } from "../storage/files";
 import { WORKER_HTTP_PORT, workerConfig, type WorkerKind, type WorkerProcess } from "./kinds";
 
 /** Redis holds nothing worth keeping (Synapse uses it for replication pub/sub): no volume, a small tmpfs, no saves. */
-const REDIS_HARDENING: Hardening = {
+export const REDIS_HARDENING: Hardening = {
     pidsLimit: 64,
     tmpfs: { "/data": "rw,noexec,nosuid,nodev,size=16m" },
     memoryMb: 256,
 };
+
+/** Redis as the worker bus runs it: no snapshots, no append-only file (`--save` with no value is `save ""`). */
+export const REDIS_COMMAND = ["redis-server", "--save", "--appendonly", "no"];
 
 export interface WorkerBusArgs {
     /** The Redis image (official, or a local build with its interface). */
@@ -63,8 +66,8 @@ export class WorkerBus extends pulumi.ComponentResource {
                 image: image.imageId,
                 // The image's user and ids; no snapshots, no append-only file: nothing in it outlives a restart.
                 user: "999:999",
-                // `--save` with no value is `save ""` (no snapshots); the provider refuses an empty argument.
-                command: ["redis-server", "--save", "--appendonly", "no"],
+                // The provider refuses an empty argument, hence `--save` with no value.
+                command: REDIS_COMMAND,
                 networksAdvanced: [{ name: network.name }],
                 restart: "unless-stopped",
                 healthcheck: { tests: ["CMD", "redis-cli", "ping"], interval: "5s", timeout: "3s", retries: 3 },

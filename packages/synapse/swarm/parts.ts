@@ -1,0 +1,326 @@
+// A homeserver's long-running parts as Docker Swarm services: PostgreSQL, Redis, the edge, main and each worker kind.
+// The data node is the manager the provider talks to, so the volumes, the files written into them and the one-shot
+// steps are the single-engine code's, run there; what a task on another node reads comes as Swarm secrets and configs.
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { DATABASE_HARDENING, PGDATA, passwordStep, synapseDatabaseConfig, VOLUME_PATH } from "../database/database";
+import { CA_ROOT_PATH, CADDYFILE_PATH, EDGE_DATA, HEALTH_PORT, wellKnown } from "../edge/caddyfile";
+import { EDGE_HARDENING, type EdgeArgs, edgeCaddyfile, edgeFiles } from "../edge/edge";
+import type { DatabaseConfig } from "../homeserver/overlay";
+import { DEFAULTS } from "../homeserver/rules";
+import type { Hardening } from "../runtime/hardening";
+import { helperCommand } from "../runtime/helper";
+import { imageResource } from "../runtime/images";
+import { fingerprint, shellQuote } from "../runtime/scripts";
+import { WORKER_HTTP_PORT, workerConfig } from "../workers/kinds";
+import { REDIS_COMMAND, REDIS_HARDENING } from "../workers/workers";
+import { labelConstraint, type SwarmWorkerService } from "./placement";
+import { contentConfig, contentSecret, serviceFile, type ServiceFile, swarmService, taskContainer } from "./service";
+
+type Owner = { project: string; stack: string };
+
+/** Where the secrets every Synapse process reads are, in its tasks. */
+export const SWARM_FILES = {
+    overlay: "/run/secrets/synapse-overlay.yaml",
+    replicationSecret: "/run/secrets/synapse-replication-secret",
+    homeserverYaml: "/run/secrets/synapse-homeserver.yaml",
+    signingKey: "/run/secrets/synapse-signing.key",
+    workerFile: "/synapse-stack-worker.yaml",
+    databasePassword: "/run/secrets/postgres-password",
+} as const;
+
+const fileName = (path: string) => path.slice("/run/secrets/".length);
+
+export interface SwarmDatabaseArgs {
+    image: pulumi.Input<string>;
+    /** The data volume (on the data node), recorded by the homeserver's ledger. */
+    volumeName: pulumi.Input<string>;
+    serviceName: pulumi.Input<string>;
+    networkId: pulumi.Input<string>;
+    dataConstraint: string;
+    labels: Owner;
+    fingerprintKey: pulumi.Input<string>;
+}
+
+/** PostgreSQL as a service pinned to the data node, its password a Swarm secret read by initdb and set on every start. */
+export class SwarmDatabase extends pulumi.ComponentResource {
+    public readonly synapseConfig: pulumi.Output<DatabaseConfig>;
+    public readonly host: pulumi.Output<string>;
+    public readonly volumeName: pulumi.Output<string>;
+    /** Done once the server answers with the password set. */
+    public readonly ready: command.local.Command;
+
+    constructor(name: string, args: SwarmDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("synapse:swarm:Database", name, {}, opts);
+        const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, { parent: this });
+        const image = imageResource(`${name}-image`, args.image, this);
+        const secret = contentSecret(`${name}-password-secret`, { prefix: pulumi.interpolate`${args.serviceName}-password`, content: password.result, fingerprintKey: args.fingerprintKey, labels: { ...args.labels, role: "database" } }, this);
+        const service = swarmService(
+            `${name}-service`,
+            {
+                name: args.serviceName,
+                image: image.name,
+                user: "999:999",
+                env: {
+                    POSTGRES_USER: "synapse",
+                    POSTGRES_DB: "synapse",
+                    POSTGRES_PASSWORD_FILE: SWARM_FILES.databasePassword,
+                    // Synapse refuses any other encoding or locale; initdb in a bare Debian root would pick SQL_ASCII.
+                    POSTGRES_INITDB_ARGS: "--encoding=UTF8 --locale=C",
+                    PGDATA,
+                },
+                volumes: [{ source: args.volumeName, target: VOLUME_PATH }],
+                secrets: [serviceFile(secret, fileName(SWARM_FILES.databasePassword))],
+                fileOwner: { uid: 999, gid: 999 },
+                networks: [args.networkId],
+                health: { tests: ["pg_isready", "--host=127.0.0.1", "--username=synapse", "--dbname=synapse"] },
+                hardening: DATABASE_HARDENING,
+                constraints: [args.dataConstraint],
+                order: "stop-first",
+                stopGracePeriod: "1m",
+                stopSignal: "SIGINT",
+                labels: { ...args.labels, role: "database" },
+            },
+            { parent: this },
+        );
+        const server = taskContainer(`${name}-task`, service, this);
+        this.ready = passwordStep(`${name}-password-apply`, { server, password: password.result, fingerprintKey: args.fingerprintKey, trigger: server }, this);
+        this.synapseConfig = synapseDatabaseConfig(args.serviceName, password.result);
+        this.host = service.name;
+        this.volumeName = pulumi.output(args.volumeName);
+        this.registerOutputs({});
+    }
+}
+
+/** Redis for the workers, pinned to the data node (it holds nothing worth keeping), and the replication secret. */
+export class SwarmBus extends pulumi.ComponentResource {
+    public readonly redisHost: pulumi.Output<string>;
+    public readonly replicationSecret: pulumi.Output<string>;
+    public readonly service: docker.Service;
+
+    constructor(name: string, args: { image: pulumi.Input<string>; serviceName: pulumi.Input<string>; networkId: pulumi.Input<string>; dataConstraint: string; labels: Owner }, opts?: pulumi.ComponentResourceOptions) {
+        super("synapse:swarm:WorkerBus", name, {}, opts);
+        const image = imageResource(`${name}-redis-image`, args.image, this);
+        this.service = swarmService(
+            `${name}-redis`,
+            {
+                name: args.serviceName,
+                image: image.name,
+                user: "999:999",
+                args: REDIS_COMMAND,
+                networks: [args.networkId],
+                health: { tests: ["redis-cli", "ping"] },
+                hardening: REDIS_HARDENING,
+                constraints: [args.dataConstraint],
+                order: "stop-first",
+                stopGracePeriod: "10s",
+                labels: { ...args.labels, role: "redis" },
+            },
+            { parent: this },
+        );
+        this.redisHost = this.service.name;
+        this.replicationSecret = new random.RandomPassword(`${name}-replication-secret`, { length: 40, special: false }, { parent: this }).result;
+        this.registerOutputs({});
+    }
+}
+
+export interface SwarmEdgeArgs extends EdgeArgs {
+    serviceName: pulumi.Input<string>;
+    volumeName: pulumi.Input<string>;
+    networkId: pulumi.Input<string>;
+    dataConstraint: string;
+    fingerprintKey: pulumi.Input<string>;
+}
+
+/** The edge as a service on the data node, its ports published there in host mode, its files in its volume there. */
+export class SwarmEdge extends pulumi.ComponentResource {
+    public readonly url: pulumi.Output<string>;
+    public readonly wellKnownServer: pulumi.Output<string>;
+    public readonly wellKnownClient: pulumi.Output<string>;
+    public readonly caCertificate: pulumi.Output<string | undefined>;
+    public readonly service: docker.Service;
+    /** The service's name (what a single engine's edge container name is). */
+    public readonly containerName: pulumi.Output<string>;
+    public readonly volumeName: pulumi.Output<string>;
+
+    constructor(name: string, args: SwarmEdgeArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("synapse:swarm:Edge", name, {}, opts);
+        const image = imageResource(`${name}-image`, args.image ?? DEFAULTS.edge.image, this);
+        const files = edgeFiles(name, { ...args, caddyfile: edgeCaddyfile(args), image: image.imageId, volumeName: args.volumeName, fingerprintKey: args.fingerprintKey }, this);
+        const publicHost = pulumi.output(args.publicHost ?? args.serverName);
+        const httpsPort = pulumi.output(args.httpsPort ?? DEFAULTS.edge.httpsPort);
+        const federationPort = pulumi.output(args.federationPort ?? DEFAULTS.edge.federationPort);
+        this.service = swarmService(
+            `${name}-service`,
+            {
+                name: args.serviceName,
+                image: image.name,
+                args: ["caddy", "run", "--config", CADDYFILE_PATH, "--adapter", "caddyfile"],
+                env: {
+                    // Data flow from the written files: Caddy starts on them, and rolls when they change.
+                    SYNAPSE_STACK_FILES: fingerprint(pulumi.concat(...files.map((file) => file.fingerprint)), args.fingerprintKey),
+                },
+                volumes: [{ source: args.volumeName, target: EDGE_DATA }],
+                networks: [args.networkId],
+                health: { tests: ["wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${HEALTH_PORT}/health`] },
+                hardening: EDGE_HARDENING,
+                constraints: [args.dataConstraint],
+                ports: pulumi.all([httpsPort, federationPort]).apply(([https, federation]) => [
+                    { target: 443, published: https },
+                    ...(federation && args.federation !== false ? [{ target: 8448, published: federation }] : []),
+                ]),
+                // Its ports are on the data node: the old task must free them first.
+                order: "stop-first",
+                stopGracePeriod: "10s",
+                labels: { ...args.labels, role: "edge" },
+            },
+            { parent: this },
+        );
+        if (args.tls === "internal") {
+            const edge = taskContainer(`${name}-task`, this.service, this);
+            const root = new command.local.Command(`${name}-ca`, { create: pulumi.interpolate`docker exec ${edge.apply(shellQuote)} cat ${CA_ROOT_PATH}`, triggers: [edge] }, { parent: this });
+            this.caCertificate = root.stdout.apply((pem) => `${pem.trim()}\n`);
+        } else {
+            this.caCertificate = pulumi.output<string | undefined>(undefined);
+        }
+        const documents = pulumi.all([publicHost, httpsPort, federationPort]).apply(([host, https, federation]) => wellKnown({ publicHost: host, httpsPort: https, federationPort: federation }));
+        this.url = pulumi.all([publicHost, httpsPort]).apply(([host, port]) => `https://${host}${port === 443 ? "" : `:${port}`}`);
+        this.wellKnownServer = documents.server;
+        this.wellKnownClient = documents.client;
+        this.containerName = this.service.name;
+        this.volumeName = pulumi.output(args.volumeName);
+        this.registerOutputs({ url: this.url });
+    }
+}
+
+export interface SwarmProcessesArgs {
+    /** The Synapse image reference (resolved on the data node first). */
+    image: pulumi.Input<string>;
+    mainName: pulumi.Input<string>;
+    volumeName: pulumi.Input<string>;
+    serverName: pulumi.Input<string>;
+    overlay: pulumi.Input<string>;
+    /** The replication secret, with workers. */
+    replicationSecret?: pulumi.Input<string>;
+    workers: readonly SwarmWorkerService[];
+    federation: boolean;
+    networkIds: pulumi.Input<string>[];
+    dataConstraint: string;
+    workerConstraints: string[];
+    uid: pulumi.Input<number>;
+    gid: pulumi.Input<number>;
+    timezone: pulumi.Input<string>;
+    hardening: Hardening;
+    /** What main starts after (PostgreSQL's password, generate's run), as a value its tasks carry. */
+    after: pulumi.Input<string>;
+    labels: Owner;
+    fingerprintKey: pulumi.Input<string>;
+}
+
+/** Main (pinned to the data node with the data volume) and one replicated service per worker kind. */
+export class SwarmProcesses extends pulumi.ComponentResource {
+    public readonly main: docker.Service;
+    /** main's running task container, for the admin step. */
+    public readonly mainContainer: pulumi.Output<string>;
+    public readonly workers: docker.Service[];
+
+    constructor(name: string, args: SwarmProcessesArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("synapse:swarm:Processes", name, {}, opts);
+        const secret = (role: string, content: pulumi.Input<string>) =>
+            contentSecret(`${name}-${role}`, { prefix: pulumi.interpolate`${args.mainName}-${role}`, content, fingerprintKey: args.fingerprintKey, labels: { ...args.labels, role } }, this);
+        const overlay = serviceFile(secret("overlay", args.overlay), fileName(SWARM_FILES.overlay));
+        const replication = args.replicationSecret === undefined ? [] : [serviceFile(secret("replication", args.replicationSecret), fileName(SWARM_FILES.replicationSecret))];
+        const owner = { uid: args.uid, gid: args.gid };
+        const user = pulumi.interpolate`${args.uid}:${args.gid}`;
+        const run = (paths: string[], module?: string) => ["run", ...(module ? ["-m", module] : []), ...paths.flatMap((path) => ["--config-path", path])];
+        this.main = swarmService(
+            `${name}-main`,
+            {
+                name: args.mainName,
+                image: args.image,
+                user,
+                args: run(["/data/homeserver.yaml", SWARM_FILES.overlay]),
+                env: { TZ: args.timezone, SYNAPSE_STACK_AFTER: args.after },
+                volumes: [{ source: args.volumeName, target: "/data" }],
+                secrets: [overlay, ...replication],
+                fileOwner: owner,
+                networks: args.networkIds,
+                health: { tests: ["curl", "-fSs", "http://localhost:8008/health"] },
+                hardening: args.hardening,
+                constraints: [args.dataConstraint],
+                order: "stop-first",
+                stopGracePeriod: "30s",
+                labels: { ...args.labels, role: "homeserver" },
+            },
+            { parent: this },
+        );
+        this.mainContainer = taskContainer(`${name}-main-task`, this.main, this);
+
+        // What workers on other nodes read of the data volume: the generated config and the signing key, as secrets.
+        const generated = (role: string, path: pulumi.Input<string>) =>
+            new command.local.Command(
+                `${name}-read-${role}`,
+                {
+                    create: pulumi.all([args.image, args.volumeName, path, user]).apply(([image, volume, file, runAs]) =>
+                        helperCommand({ image, entrypoint: "cat", args: [file], user: runAs, hardening: { pidsLimit: 16, tmpfs: {} }, mounts: [{ volume, target: "/data" }] }),
+                    ),
+                    logging: "stderr",
+                    triggers: [args.after],
+                },
+                { parent: this, additionalSecretOutputs: ["stdout"] },
+            ).stdout;
+        const workerSecrets: ServiceFile[] =
+            args.workers.length === 0
+                ? []
+                : [
+                      overlay,
+                      ...replication,
+                      serviceFile(secret("homeserver-yaml", generated("homeserver-yaml", "/data/homeserver.yaml")), fileName(SWARM_FILES.homeserverYaml)),
+                      serviceFile(secret("signing-key", generated("signing-key", pulumi.interpolate`/data/${args.serverName}.signing.key`)), fileName(SWARM_FILES.signingKey)),
+                  ];
+        this.workers = args.workers.map((worker) => {
+            const file = contentConfig(
+                `${name}-${worker.name}-config`,
+                {
+                    prefix: pulumi.interpolate`${args.mainName}-${worker.name}`,
+                    // The key and logs are not in the data volume on a worker's node: the secret's key, logs to stderr.
+                    content: JSON.stringify({ ...workerConfig(worker, args.federation), signing_key_path: SWARM_FILES.signingKey, log_config: null }, null, 2),
+                    fingerprintKey: args.fingerprintKey,
+                },
+                this,
+            );
+            return swarmService(
+                `${name}-${worker.name}`,
+                {
+                    name: pulumi.interpolate`${args.mainName}-${worker.name}`,
+                    image: args.image,
+                    user,
+                    args: run([SWARM_FILES.homeserverYaml, SWARM_FILES.overlay, SWARM_FILES.workerFile], "synapse.app.generic_worker"),
+                    env: { TZ: args.timezone },
+                    secrets: workerSecrets,
+                    configs: [serviceFile(file, SWARM_FILES.workerFile)],
+                    fileOwner: owner,
+                    networks: args.networkIds,
+                    health: { tests: ["curl", "-fSs", `http://localhost:${WORKER_HTTP_PORT}/health`], startPeriod: "45s" },
+                    // No data volume: the media store path Synapse makes at start is scratch.
+                    hardening: { ...args.hardening, tmpfs: { ...args.hardening.tmpfs, "/data": "rw,nosuid,nodev,size=16m" } },
+                    constraints: args.workerConstraints,
+                    replicas: worker.replicas,
+                    order: "start-first",
+                    stopGracePeriod: "30s",
+                    labels: { ...args.labels, role: "worker" },
+                },
+                // Workers refuse to start before main has migrated the database.
+                { parent: this, dependsOn: [this.main] },
+            );
+        });
+        this.registerOutputs({});
+    }
+}
+
+/** The data node's constraint and the workers', from the placement labels. */
+export function constraintsOf(swarm: { dataNodeLabel: string; workerNodeLabel?: string }): { data: string; workers: string[] } {
+    return { data: labelConstraint(swarm.dataNodeLabel), workers: swarm.workerNodeLabel ? [labelConstraint(swarm.workerNodeLabel)] : [] };
+}

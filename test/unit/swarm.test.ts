@@ -1,0 +1,161 @@
+// Docker Swarm: the synapse:platform and synapse:swarm keys, the component's swarm rules, and a Homeserver on a swarm
+// under Pulumi's mocks (services, their placement, rollout order, secrets and networks).
+import assert from "node:assert/strict";
+import { before, describe, it } from "node:test";
+import { Homeserver, labelConstraint, swarmProblems, swarmWorkerServices, workerCounts } from "@synapse-stack/synapse";
+import { parseConfig } from "../../config";
+import { allStrings, configProblems, declared, installMocks, MOCK_DB_PASSWORD, MOCK_PASSWORD } from "./harness";
+
+const production = { database: "postgres", tls: "internal" };
+const placed = { platform: "swarm", swarm: JSON.stringify({ dataNodeLabel: "synapse.data=true", workerNodeLabel: "synapse.workers=true" }) };
+
+describe("synapse:platform and synapse:swarm", () => {
+    it("default to one Docker engine", () => {
+        const parsed = parseConfig({ serverName: "matrix.example.org" }, { stack: "dev" });
+        assert.equal(parsed.platform, "docker");
+        assert.equal(parsed.swarm, undefined);
+    });
+
+    it("take a swarm with its placement labels", () => {
+        const parsed = parseConfig({ serverName: "matrix.example.org", ...production, ...placed, workers: '{"client":2}' }, { stack: "dev" });
+        assert.equal(parsed.platform, "swarm");
+        assert.deepEqual(parsed.swarm, { dataNodeLabel: "synapse.data=true", workerNodeLabel: "synapse.workers=true" });
+    });
+
+    const refusals: [string, Record<string, string>, string][] = [
+        ["an unknown platform", { platform: "kubernetes" }, 'synapse:platform "kubernetes" is not valid: expected one of docker, swarm'],
+        ["swarm settings without the swarm", { swarm: '{"dataNodeLabel":"a=b"}' }, 'synapse:swarm is set but synapse:platform is not "swarm": set synapse:platform swarm, or remove it'],
+        [
+            "a swarm without a data node",
+            { ...production, platform: "swarm" },
+            "synapse:platform swarm needs synapse:swarm.dataNodeLabel: a node label key=value, such as synapse.data=true, set on the manager the stack's Docker endpoint talks to (it holds the data)",
+        ],
+        ["a label without a value", { ...production, platform: "swarm", swarm: '{"dataNodeLabel":"synapse.data"}' }, 'synapse:swarm.dataNodeLabel "synapse.data" is not valid: expected a node label key=value, such as synapse.data=true'],
+        ["an unknown swarm key", { ...production, ...placed, swarm: '{"dataNodeLabel":"a=b","dataNode":"x"}' }, "synapse:swarm.dataNode is not a swarm setting: known keys are dataNodeLabel, workerNodeLabel"],
+        ["SQLite on a swarm", { ...placed, tls: "internal" }, "synapse:platform swarm needs synapse:database postgres and synapse:tls: SQLite and a published homeserver port are single-engine features"],
+        ["TURN on a swarm", { ...production, ...placed, turn: "{}" }, "synapse:turn is not available with synapse:platform swarm: the TURN server does not run on Docker Swarm yet"],
+        ["monitoring on a swarm", { ...production, ...placed, monitoring: "{}" }, "synapse:monitoring is not available with synapse:platform swarm: monitoring does not run on Docker Swarm yet"],
+        [
+            "a stream writer on a swarm",
+            { ...production, ...placed, workers: '{"eventPersister":1}' },
+            "synapse:workers.eventPersister is not available with synapse:platform swarm yet: workers of the kinds client, sync, federationReader only",
+        ],
+    ];
+    for (const [title, raw, message] of refusals) {
+        it(`refuses ${title}`, () => {
+            assert.ok(configProblems(raw).includes(message), JSON.stringify(configProblems(raw), null, 2));
+        });
+    }
+});
+
+describe("the component's swarm rules", () => {
+    const base = { serverName: "chat.example.org", postgres: {}, edge: { tls: "internal" as const } };
+    const table: [string, Parameters<typeof swarmProblems>[0], string[]][] = [
+        ["one engine, no swarm", base, []],
+        ["a placed swarm", { ...base, platform: "swarm", swarm: { dataNodeLabel: "a=b" } }, []],
+        ["a swarm without placement", { ...base, platform: "swarm" }, ["platform swarm needs swarm.dataNodeLabel: a node label key=value, such as synapse.data=true, set on the manager that holds the data"]],
+        ["a bad worker label", { ...base, platform: "swarm", swarm: { dataNodeLabel: "a=b", workerNodeLabel: "=x" } }, ['swarm.workerNodeLabel "=x" is not valid: expected a node label key=value, such as synapse.data=true']],
+        ["placement on one engine", { ...base, swarm: { dataNodeLabel: "a=b" } }, ['swarm is set but platform is not "swarm": set platform swarm, or remove it']],
+    ];
+    for (const [title, args, problems] of table) {
+        it(title, () => assert.deepEqual(swarmProblems(args), problems));
+    }
+
+    it("makes one service per worker kind, its replicas the count, and constraints from labels", () => {
+        assert.deepEqual(swarmWorkerServices(workerCounts(undefined, { client: 2, federationReader: 1 })), [
+            { kind: "client", name: "client", replicas: 2 },
+            { kind: "federationReader", name: "federation-reader", replicas: 1 },
+        ]);
+        assert.equal(labelConstraint("synapse.data=true"), "node.labels.synapse.data==true");
+    });
+});
+
+describe("a Homeserver on a swarm, under mocks", () => {
+    type Service = {
+        name: string;
+        mode: { replicated: { replicas: number } };
+        endpointSpec: { mode: string; ports: { publishMode: string; publishedPort: number }[] };
+        updateConfig: { order: string; failureAction: string };
+        convergeConfig?: unknown;
+        taskSpec: {
+            containerSpec: { init: boolean; readOnly: boolean; capDrops: string[]; env?: Record<string, string>; args?: string[]; secrets?: { secretName: string; fileName: string }[]; mounts: { type: string; source?: string }[]; healthcheck?: unknown };
+            placement: { constraints: string[] };
+            networksAdvanceds: { name: string }[];
+        };
+    };
+    let services: Record<string, Service>;
+
+    before(async () => {
+        await installMocks("lib", "chat.example.org");
+        new Homeserver("chat", {
+            serverName: "chat.example.org",
+            postgres: {},
+            edge: { tls: "internal", httpsPort: 8443 },
+            workers: { client: 2 },
+            platform: "swarm",
+            swarm: { dataNodeLabel: "synapse.data=true", workerNodeLabel: "synapse.workers=true" },
+        });
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        services = Object.fromEntries(declared.filter((r) => r.type === "docker:index/service:Service").map((r) => [String(r.inputs.name), r.inputs as unknown as Service]));
+    });
+
+    it("runs every long-running part as a service and no container", () => {
+        assert.deepEqual(Object.keys(services).sort(), ["chat", "chat-client", "chat-db", "chat-edge", "chat-redis"]);
+        assert.equal(declared.filter((r) => r.type === "docker:index/container:Container").length, 0);
+    });
+
+    it("pins the stateful parts to the data node, stop-first, and the workers to theirs, start-first", () => {
+        for (const name of ["chat", "chat-db", "chat-edge", "chat-redis"]) {
+            assert.deepEqual(services[name].taskSpec.placement.constraints, ["node.labels.synapse.data==true"], name);
+            assert.equal(services[name].updateConfig.order, "stop-first", name);
+        }
+        assert.deepEqual(services["chat-client"].taskSpec.placement.constraints, ["node.labels.synapse.workers==true"]);
+        assert.equal(services["chat-client"].updateConfig.order, "start-first");
+        assert.equal(services["chat-client"].mode.replicated.replicas, 2);
+        assert.ok(!services["chat-client"].taskSpec.containerSpec.mounts.some((mount) => mount.type === "volume"), "workers mount no data volume");
+    });
+
+    it("gives every service DNS round robin, an init, a health check, rollback and convergence", () => {
+        for (const [name, service] of Object.entries(services)) {
+            assert.equal(service.endpointSpec.mode, "dnsrr", name);
+            assert.equal(service.taskSpec.containerSpec.init, true, name);
+            assert.equal(service.taskSpec.containerSpec.readOnly, true, name);
+            assert.deepEqual(service.taskSpec.containerSpec.capDrops, ["ALL"], name);
+            assert.ok(service.taskSpec.containerSpec.healthcheck, name);
+            assert.equal(service.updateConfig.failureAction, "rollback", name);
+            assert.ok(service.convergeConfig, name);
+        }
+    });
+
+    it("publishes only the edge, in host mode", () => {
+        for (const [name, service] of Object.entries(services)) {
+            const ports = service.endpointSpec.ports ?? [];
+            assert.deepEqual(ports.map((port) => [port.publishMode, port.publishedPort]), name === "chat-edge" ? [["host", 8443], ["host", 8448]] : [], name);
+        }
+    });
+
+    it("hands secrets over as Swarm secrets named by their content, never in env or arguments", () => {
+        const secrets = declared.filter((r) => r.type === "docker:index/secret:Secret").map((r) => String(r.inputs.name));
+        assert.ok(secrets.some((name) => /^chat-overlay-[0-9a-f]{16}$/.test(name)), secrets.join(" "));
+        assert.ok(secrets.some((name) => /^chat-replication-[0-9a-f]{16}$/.test(name)), secrets.join(" "));
+        assert.ok(secrets.some((name) => /^chat-db-password-[0-9a-f]{16}$/.test(name)), secrets.join(" "));
+        for (const [name, service] of Object.entries(services)) {
+            const text = allStrings([service.taskSpec.containerSpec.env, service.taskSpec.containerSpec.args]).join(" ");
+            assert.ok(!text.includes(MOCK_PASSWORD) && !text.includes(MOCK_DB_PASSWORD), `${name} has no secret in env or arguments`);
+        }
+        assert.deepEqual(services["chat-client"].taskSpec.containerSpec.secrets?.map((secret) => secret.fileName).sort(), [
+            "synapse-homeserver.yaml",
+            "synapse-overlay.yaml",
+            "synapse-replication-secret",
+            "synapse-signing.key",
+        ]);
+    });
+
+    it("makes overlay networks, internal but the edge's, attachable only the database's", () => {
+        const networks = Object.fromEntries(declared.filter((r) => r.type === "docker:index/network:Network").map((r) => [String(r.inputs.name), r.inputs]));
+        assert.deepEqual(
+            Object.fromEntries(Object.entries(networks).map(([name, network]) => [name, [network.driver, network.internal, network.attachable]])),
+            { chat: ["overlay", false, false], "chat-db": ["overlay", true, true], "chat-workers": ["overlay", true, false] },
+        );
+    });
+});
