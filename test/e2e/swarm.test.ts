@@ -1,0 +1,219 @@
+// The production profile on a two-node Docker Swarm (test/e2e/swarm-cluster.ts: two engines in containers, the host
+// engine joins no swarm). One stack serves every check, in order: services placed by node label, a real client over
+// TLS to the edge's host-mode port on the manager, served by client workers on the second node; a killed worker task
+// replaced while requests keep succeeding; a second up that changes nothing; scaling that changes only the workers;
+// draining the second node, which moves its workers and never the data services; no secret in plaintext anywhere;
+// destroy leaving both inner engines clean.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import {
+    changesOf,
+    cleanUp,
+    createStack,
+    docker,
+    expectNoChanges,
+    keepAlive,
+    Matrix,
+    outputsOf,
+    pulumiCommand,
+    recordedImage,
+    runId,
+    setConfig,
+    type TestStack,
+    up,
+    whereSecretShows,
+} from "./support";
+import { DATA_LABEL, SwarmCluster, WORKERS_LABEL } from "./swarm-cluster";
+
+const seconds = (since: number) => ((Date.now() - since) / 1000).toFixed(1);
+
+describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60_000 }, () => {
+    const id = runId();
+    const name = `e2e-${id}-swarm`;
+    const serverName = `${name}.localhost`;
+    const prefix = `synapse-${name}`;
+    const httpsPort = 8443;
+    const images = { synapse: recordedImage("synapse"), postgres: recordedImage("postgres"), caddy: recordedImage("caddy"), redis: recordedImage("redis") };
+    const cluster = new SwarmCluster(id, 5999);
+    const dockerHost = process.env.DOCKER_HOST;
+    const started = Date.now();
+    let testStack: TestStack | undefined;
+    let matrix: Matrix;
+    let token: string;
+    let roomId: string;
+    const release = keepAlive();
+
+    /** The node and container of each running task of a service, on the manager's view. */
+    const tasks = (service: string) =>
+        docker("service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}} {{.Name}}.{{.ID}} {{.CurrentState}}", "--no-trunc", service)
+            .split("\n")
+            .filter((line) => line.includes("Running"))
+            .map((line) => {
+                const [node, container] = line.split(" ");
+                return { node, container };
+            });
+    /** A service's running task containers, once it has `count` of them on `nodes`, each healthy. */
+    const settled = async (service: string, count: number, nodes: string[], timeoutSeconds = 180) => {
+        const deadline = Date.now() + timeoutSeconds * 1000;
+        for (;;) {
+            const running = tasks(service);
+            if (running.length === count && running.every((task) => nodes.includes(task.node))) {
+                const healthy = running.every((task) => cluster.exec(task.node, "inspect", "--format", "{{.State.Health.Status}}", task.container) === "healthy");
+                if (healthy) {
+                    return running;
+                }
+            }
+            assert.ok(Date.now() < deadline, `${service}: not ${count} healthy tasks on ${nodes.join(", ")} within ${timeoutSeconds} s: ${JSON.stringify(running)}`);
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+        }
+    };
+    /** Requests served by a worker task's client listener, from its own metrics. */
+    const sendsServed = (task: { node: string; container: string }) =>
+        cluster
+            .exec(task.node, "exec", task.container, "curl", "-fsS", "http://localhost:9000/_synapse/metrics")
+            .split("\n")
+            .filter((line) => line.startsWith("synapse_http_server_requests_received_total{") && line.includes('servlet="RoomSendEventRestServlet"'))
+            .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
+    const send = async (body: string) =>
+        (await matrix.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${runId()}`, { msgtype: "m.text", body }, token)).status;
+
+    before(async () => {
+        await pulumiCommand();
+        await cluster.start(Object.values(images), [images.synapse]);
+        // Everything the test and the stack do from here talks to the manager: the provider, the steps' docker CLI.
+        process.env.DOCKER_HOST = cluster.dockerHost;
+    });
+
+    after(async () => {
+        await cleanUp(testStack);
+        if (dockerHost === undefined) {
+            delete process.env.DOCKER_HOST;
+        } else {
+            process.env.DOCKER_HOST = dockerHost;
+        }
+        cluster.stop();
+        assert.deepEqual(cluster.hostLeftovers(), [], "the host engine is left as the test found it");
+        console.log(`# swarm e2e: ${seconds(started)} s in all`);
+        release();
+    });
+
+    it("comes up as services: the data on the manager, two client workers on the second node", async () => {
+        const deploying = Date.now();
+        const tag = (image: string) => cluster.tagOf(image);
+        testStack = await createStack(name, {
+            serverName,
+            image: tag(images.synapse),
+            platform: "swarm",
+            swarm: JSON.stringify({ dataNodeLabel: DATA_LABEL, workerNodeLabel: WORKERS_LABEL }),
+            database: "postgres",
+            postgresImage: tag(images.postgres),
+            tls: "internal",
+            caddyImage: tag(images.caddy),
+            httpsPort: String(httpsPort),
+            federationPort: "0",
+            workers: JSON.stringify({ client: 2 }),
+            redisImage: tag(images.redis),
+            extraConfig: JSON.stringify({ rc_message: { per_second: 100, burst_count: 100 } }),
+        });
+        assert.equal((await up(testStack)).summary.result, "succeeded");
+        console.log(`# swarm: first up in ${seconds(deploying)} s`);
+        for (const service of [prefix, `${prefix}-db`, `${prefix}-redis`, `${prefix}-edge`]) {
+            assert.deepEqual((await settled(service, 1, [cluster.manager])).map((task) => task.node), [cluster.manager], `${service} runs on the data node`);
+        }
+        await settled(`${prefix}-client`, 2, [cluster.worker]);
+        assert.equal(docker("service", "inspect", "--format", "{{.Spec.EndpointSpec.Mode}}", `${prefix}-client`), "dnsrr");
+        assert.equal(docker("network", "inspect", "--format", "{{.Driver}} {{.Internal}} {{.Attachable}}", `${prefix}-workers`), "overlay true false");
+        assert.equal(docker("network", "inspect", "--format", "{{.Driver}} {{.Internal}} {{.Attachable}}", `${prefix}-db`), "overlay true true");
+    });
+
+    it("serves a real client over TLS through the workers on the second node", async () => {
+        const outputs = await outputsOf(testStack!);
+        matrix = new Matrix(`https://${serverName}:${httpsPort}`, { ca: outputs.caCertificate, connectTo: cluster.managerAddress, timeoutSeconds: 60 });
+        token = (await matrix.login(outputs.adminUserId, outputs.adminPassword)).token ?? "";
+        assert.ok(token, "the admin logs in");
+        roomId = await matrix.createRoomWithMessage(token, `first message ${name}`);
+        for (let i = 0; i < 6; i++) {
+            assert.equal(await send(`message ${i}`), 200);
+        }
+        assert.deepEqual((await matrix.messages(token, roomId)).slice(0, 7).reverse(), [`first message ${name}`, ...[0, 1, 2, 3, 4, 5].map((i) => `message ${i}`)]);
+        const workers = tasks(`${prefix}-client`);
+        assert.ok(workers.every((task) => task.node === cluster.worker));
+        const served = workers.reduce((sum, task) => sum + sendsServed(task), 0);
+        assert.ok(served >= 6, `the worker tasks on ${cluster.worker} served the sends (${served})`);
+    });
+
+    it("changes nothing on a second up", async () => {
+        await expectNoChanges(testStack!).catch(async (error: unknown) => {
+            // What differs, property by property: the provider's read-back of a service spec is the usual suspect.
+            const preview = await testStack!.stack.preview({ diff: true });
+            console.log(preview.stdout.split("\n").filter((line) => /^\s+[~+-] /.test(line) && !/verification warning/.test(line)).join("\n"));
+            throw error;
+        });
+        const result = await up(testStack!);
+        assert.deepEqual(changesOf(result), {});
+    });
+
+    it("replaces a killed worker task while requests keep succeeding", async () => {
+        const [victim] = tasks(`${prefix}-client`);
+        const killed = Date.now();
+        cluster.exec(victim.node, "kill", victim.container);
+        for (let i = 0; i < 10; i++) {
+            assert.equal(await send(`during the replacement ${i}`), 200, `request ${i} after the kill`);
+        }
+        const replaced = await settled(`${prefix}-client`, 2, [cluster.worker]);
+        assert.ok(!replaced.some((task) => task.container === victim.container), "the killed task was replaced");
+        console.log(`# swarm: killed task replaced and healthy in ${seconds(killed)} s`);
+    });
+
+    it("scales the workers and changes nothing else", async () => {
+        const main = tasks(prefix)[0].container;
+        await setConfig(testStack!, { workers: JSON.stringify({ client: 1 }) });
+        const result = await up(testStack!);
+        assert.deepEqual(changesOf(result), { update: 1 }, "only the client workers' service changed");
+        await settled(`${prefix}-client`, 1, [cluster.worker]);
+        assert.equal(tasks(prefix)[0].container, main, "main kept running");
+    });
+
+    it("moves the workers off a drained node and never the data services", async () => {
+        const data = [prefix, `${prefix}-db`, `${prefix}-redis`, `${prefix}-edge`].map((service) => tasks(service)[0].container);
+        // The operator lets the manager run workers too, then drains the second node.
+        cluster.exec(cluster.manager, "node", "update", "--label-add", WORKERS_LABEL, cluster.manager);
+        const draining = Date.now();
+        cluster.exec(cluster.manager, "node", "update", "--availability", "drain", cluster.worker);
+        await settled(`${prefix}-client`, 1, [cluster.manager]);
+        console.log(`# swarm: workers moved off the drained node in ${seconds(draining)} s`);
+        assert.deepEqual([prefix, `${prefix}-db`, `${prefix}-redis`, `${prefix}-edge`].map((service) => tasks(service)[0].container), data, "the data services kept their tasks");
+        assert.equal(await send("after the drain"), 200);
+        assert.equal((await matrix.messages(token, roomId))[0], "after the drain");
+    });
+
+    it("shows no secret in service specs, tasks, logs, state or output", async () => {
+        const outputs = await outputsOf(testStack!);
+        const main = tasks(prefix)[0].container;
+        const overlay = docker("exec", main, "cat", "/run/secrets/synapse-overlay.yaml");
+        const databasePassword = /"password": ?"([A-Za-z0-9]+)"/.exec(overlay)?.[1] ?? /password: ([A-Za-z0-9]+)/.exec(overlay)?.[1];
+        const replicationSecret = docker("exec", main, "cat", "/run/secrets/synapse-replication-secret").trim();
+        assert.ok(databasePassword && databasePassword.length >= 32, "the database password was read from the overlay secret");
+        assert.ok(replicationSecret.length >= 40);
+        const specs = docker("service", "inspect", ...docker("service", "ls", "-q").split("\n"));
+        const workerNode = cluster.exec(cluster.worker, "ps", "-aq").split("\n").filter(Boolean);
+        const workerTexts = workerNode.flatMap((container) => [cluster.exec(cluster.worker, "inspect", container), cluster.exec(cluster.worker, "logs", container)]);
+        for (const [what, secret] of [["the admin password", outputs.adminPassword], ["the database password", databasePassword], ["the replication secret", replicationSecret]] as const) {
+            assert.deepEqual(whereSecretShows(testStack!, secret), [], `${what} shows nowhere on the manager, in state or output`);
+            assert.ok(!specs.includes(secret), `${what} is in no service spec`);
+            assert.ok(!workerTexts.some((text) => text.includes(secret)), `${what} is in no task of the second node`);
+        }
+    });
+
+    it("destroys every service, secret, network and volume on both engines", async () => {
+        const destroying = Date.now();
+        await testStack!.stack.destroy({ onOutput: (text) => testStack!.output.push(text) });
+        console.log(`# swarm: destroy in ${seconds(destroying)} s`);
+        // Swarm removes a service's tasks on the other nodes a moment after the service.
+        for (let i = 0; i < 30 && cluster.leftovers(cluster.worker).length > 0; i++) {
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+        }
+        assert.deepEqual(cluster.leftovers(cluster.manager), [], "the manager's engine is clean");
+        assert.deepEqual(cluster.leftovers(cluster.worker), [], "the second node's engine is clean");
+    });
+});
