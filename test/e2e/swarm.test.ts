@@ -1,9 +1,9 @@
 // The production profile on a two-node Docker Swarm (test/e2e/swarm-cluster.ts: two engines in containers, the host
 // engine joins no swarm). One stack serves every check, in order: services placed by node label, a real client over
 // TLS to the edge's host-mode port on the manager, served by client workers on the second node; a killed worker task
-// replaced while requests keep succeeding; a second up that changes nothing; scaling that changes only the workers;
-// draining the second node, which moves its workers and never the data services; no secret in plaintext anywhere;
-// destroy leaving both inner engines clean.
+// replaced while requests keep succeeding; a second up that changes nothing; scaling that changes only the workers; a
+// changed config rolled out as a new secret, the old one removed; draining the second node, which moves its workers
+// and never the data services; no secret in plaintext anywhere; destroy leaving both inner engines clean.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import {
@@ -172,6 +172,23 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
         assert.deepEqual(changesOf(result), { update: 1 }, "only the client workers' service changed");
         await settled(`${prefix}-client`, 1, [cluster.worker]);
         assert.equal(tasks(prefix)[0].container, main, "main kept running");
+    });
+
+    it("rolls every process to a changed config as a new secret, and removes the old one", async () => {
+        const overlays = () => docker("secret", "ls", "--filter", `name=${prefix}-overlay-`, "--format", "{{.Name}}").split("\n").filter(Boolean);
+        const [before] = overlays();
+        const main = tasks(prefix)[0].container;
+        const rolling = Date.now();
+        await setConfig(testStack!, { extraConfig: JSON.stringify({ rc_message: { per_second: 100, burst_count: 101 } }) });
+        assert.equal((await up(testStack!)).summary.result, "succeeded");
+        console.log(`# swarm: config change rolled out in ${seconds(rolling)} s`);
+        const after = overlays();
+        assert.equal(after.length, 1, `one overlay secret: ${after.join(" ")}`);
+        assert.notEqual(after[0], before, "a changed config is a new secret");
+        assert.notEqual(tasks(prefix)[0].container, main, "main rolled to it");
+        assert.ok(docker("service", "inspect", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}", `${prefix}-client`).includes(after[0]), "the workers rolled to it");
+        await settled(`${prefix}-client`, 1, [cluster.worker]);
+        assert.equal(await send("after the config change"), 200);
     });
 
     it("moves the workers off a drained node and never the data services", async () => {

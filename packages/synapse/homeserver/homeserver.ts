@@ -445,6 +445,7 @@ export class Homeserver extends pulumi.ComponentResource {
                           hardening: { ...HOMESERVER_HARDENING, memoryMb: typeof args.memoryLimitMb === "number" ? args.memoryLimitMb : undefined },
                           // Data flow from generate and the database's password: main rolls when generate ran again.
                           after: pulumi.interpolate`${generate.runId} ${database.ready.id}${port ? pulumi.interpolate` ${port.step.id}` : ""}`,
+                          generate,
                           labels,
                           fingerprintKey: key,
                       },

@@ -1,6 +1,8 @@
 // A homeserver's long-running parts as Docker Swarm services: PostgreSQL, Redis, the edge, main and each worker kind.
 // The data node is the manager the provider talks to, so the volumes, the files written into them and the one-shot
 // steps are the single-engine code's, run there; what a task on another node reads comes as Swarm secrets and configs.
+// Over 300 lines: the swarm counterparts of four single-engine components, kept side by side so that the one rule they
+// share (the data node is the manager) reads in one place; each is short, and a file each would import the same ten.
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
@@ -215,6 +217,12 @@ export interface SwarmProcessesArgs {
     hardening: Hardening;
     /** What main starts after (PostgreSQL's password, generate's run), as a value its tasks carry. */
     after: pulumi.Input<string>;
+    /**
+     * The generate step, after which the generated config and key are read (once per data volume). Only ordered after
+     * it, taking none of its outputs: generate is replaced delete-first whenever it runs again, and Pulumi would then
+     * delete first whatever takes its outputs, the secrets a running service uses included, which Docker refuses.
+     */
+    generate: pulumi.Resource;
     labels: Owner;
     fingerprintKey: pulumi.Input<string>;
 }
@@ -267,9 +275,9 @@ export class SwarmProcesses extends pulumi.ComponentResource {
                         helperCommand({ image, entrypoint: "cat", args: [file], user: runAs, hardening: { pidsLimit: 16, tmpfs: {} }, mounts: [{ volume, target: "/data" }] }),
                     ),
                     logging: "stderr",
-                    triggers: [args.after],
+                    triggers: [args.volumeName],
                 },
-                { parent: this, additionalSecretOutputs: ["stdout"] },
+                { parent: this, additionalSecretOutputs: ["stdout"], dependsOn: [args.generate] },
             ).stdout;
         const workerSecrets: ServiceFile[] =
             args.workers.length === 0

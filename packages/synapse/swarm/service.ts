@@ -143,7 +143,9 @@ export function contentSecret(
             data: pulumi.secret(pulumi.output(content).apply((text) => Buffer.from(text).toString("base64"))),
             labels: labelList(ownerLabels(args.labels.project, args.labels.stack, args.labels.role)),
         },
-        { parent, additionalSecretOutputs: ["data"] },
+        // The provider asks to delete a secret before its replacement, which Docker refuses while a service uses it:
+        // the new one (another name) first, the services roll to it, then the old one goes.
+        { parent, additionalSecretOutputs: ["data"], deleteBeforeReplace: false },
     );
 }
 
@@ -159,7 +161,7 @@ export function contentConfig(
             name: pulumi.interpolate`${args.prefix}-${fingerprint(args.content, args.fingerprintKey)}`,
             data: pulumi.output(args.content).apply((text) => Buffer.from(text).toString("base64")),
         },
-        { parent },
+        { parent, deleteBeforeReplace: false },
     );
 }
 
