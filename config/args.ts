@@ -2,7 +2,7 @@
 // volumes, which parts it has (PostgreSQL, the edge), the peers' certificates from stack references, and secrets kept
 // secret. The defaults in the settings are the component's own (DEFAULTS), filled in by parse.ts.
 import * as pulumi from "@pulumi/pulumi";
-import type { HomeserverArgs } from "@synapse-stack/synapse";
+import { type HomeserverArgs, Platform } from "@synapse-stack/synapse";
 import type { ConfigKey } from "./keys";
 import type { SynapseConfig } from "./types";
 
@@ -17,7 +17,8 @@ export function homeserverArgs(config: SynapseConfig): HomeserverArgs {
         serverName: kept("serverName", config.serverName),
         image: kept("image", config.image),
         httpPort: kept("httpPort", config.httpPort),
-        bindAddress: kept("bindAddress", config.bindAddress),
+        // On a swarm the edge publishes on every address of the data node: config refused any other bind address.
+        bindAddress: config.platform === Platform.Swarm ? undefined : kept("bindAddress", config.bindAddress),
         publicBaseUrl: kept("publicBaseUrl", config.publicBaseUrl),
         timezone: kept("timezone", config.timezone),
         uid: kept("uid", config.uid),

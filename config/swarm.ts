@@ -1,7 +1,7 @@
 // synapse:platform and synapse:swarm: where the stack runs (one Docker engine, or a Docker Swarm whose manager the
 // stack's Docker endpoint is) and, on a swarm, which nodes hold the data and run workers, by node label. Refused in
 // synapse:* terms with the package's rules, including what the first swarm slice cannot run yet.
-import { DatabaseKind, NODE_LABEL, NODE_LABEL_FORM, Platform, SWARM_REFUSALS, SWARM_WORKER_KINDS, WORKER_KINDS, workerCounts } from "@synapse-stack/synapse";
+import { DatabaseKind, NODE_LABEL, NODE_LABEL_FORM, Platform, SWARM_PUBLISHING, SWARM_REFUSALS, SWARM_WORKER_KINDS, WORKER_KINDS, workerCounts } from "@synapse-stack/synapse";
 import type { Reader } from "./reader";
 import type { SynapseConfig } from "./types";
 
@@ -36,6 +36,12 @@ export function readPlatform(reader: Reader, config: SynapseConfig): Pick<Synaps
     }
     if (config.database !== DatabaseKind.Postgres || config.tls === "none") {
         reader.problems.push("synapse:platform swarm needs synapse:database postgres and synapse:tls: SQLite and a published homeserver port are single-engine features");
+    }
+    const bindAddress = reader.value("bindAddress");
+    if (bindAddress !== undefined && bindAddress !== "0.0.0.0" && bindAddress !== "::") {
+        reader.problems.push(
+            `synapse:bindAddress ${reader.shown("bindAddress", bindAddress)} cannot be kept with synapse:platform swarm: ${SWARM_PUBLISHING}; leave synapse:bindAddress unset (or 0.0.0.0) and let the data node's firewall say who reaches them`,
+        );
     }
     const refused = { turn: config.turn, monitoring: config.monitoring, "federation.network": config.federation.network };
     for (const [key, given] of Object.entries(refused)) {

@@ -36,6 +36,11 @@ describe("synapse:platform and synapse:swarm", () => {
         ["TURN on a swarm", { ...production, ...placed, turn: "{}" }, "synapse:turn is not available with synapse:platform swarm: the TURN server does not run on Docker Swarm yet"],
         ["monitoring on a swarm", { ...production, ...placed, monitoring: "{}" }, "synapse:monitoring is not available with synapse:platform swarm: monitoring does not run on Docker Swarm yet"],
         [
+            "a bind address on a swarm",
+            { ...production, ...placed, bindAddress: "127.0.0.1" },
+            'synapse:bindAddress "127.0.0.1" cannot be kept with synapse:platform swarm: the edge publishes its ports in host mode on every address of the data node; leave synapse:bindAddress unset (or 0.0.0.0) and let the data node\'s firewall say who reaches them',
+        ],
+        [
             "a stream writer on a swarm",
             { ...production, ...placed, workers: '{"eventPersister":1}' },
             "synapse:workers.eventPersister is not available with synapse:platform swarm yet: workers of the kinds client, sync, federationReader only",
@@ -55,6 +60,12 @@ describe("the component's swarm rules", () => {
         ["a placed swarm", { ...base, platform: "swarm", swarm: { dataNodeLabel: "a=b" } }, []],
         ["a swarm without placement", { ...base, platform: "swarm" }, ["platform swarm needs swarm.dataNodeLabel: a node label key=value, such as synapse.data=true, set on the manager that holds the data"]],
         ["a bad worker label", { ...base, platform: "swarm", swarm: { dataNodeLabel: "a=b", workerNodeLabel: "=x" } }, ['swarm.workerNodeLabel "=x" is not valid: expected a node label key=value, such as synapse.data=true']],
+        ["a swarm on every address", { ...base, platform: "swarm", swarm: { dataNodeLabel: "a=b" }, bindAddress: "0.0.0.0" }, []],
+        [
+            "a swarm with a bind address",
+            { ...base, platform: "swarm", swarm: { dataNodeLabel: "a=b" }, bindAddress: "127.0.0.1" },
+            ['bindAddress "127.0.0.1" cannot be kept with platform swarm: the edge publishes its ports in host mode on every address of the data node; leave bindAddress unset (or 0.0.0.0) and let the data node\'s firewall say who reaches them'],
+        ],
         ["placement on one engine", { ...base, swarm: { dataNodeLabel: "a=b" } }, ['swarm is set but platform is not "swarm": set platform swarm, or remove it']],
     ];
     for (const [title, args, problems] of table) {

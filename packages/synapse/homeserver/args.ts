@@ -15,7 +15,7 @@ export interface HomeserverArgs {
     image?: pulumi.Input<string>;
     /** Host port the homeserver's listener (8008 in the container) is published on. Default 8008. */
     httpPort?: pulumi.Input<number>;
-    /** Host address the port is published on. Default 127.0.0.1 (this host only). */
+    /** Host address the port is published on. Default 127.0.0.1 (this host only); with platform swarm, unset or a wildcard only. */
     bindAddress?: pulumi.Input<string>;
     /** public_baseurl, the URL clients reach the homeserver at, ending in "/". Default http://<bindAddress>:<httpPort>/. */
     publicBaseUrl?: pulumi.Input<string>;

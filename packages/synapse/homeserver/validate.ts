@@ -6,7 +6,7 @@ import { TlsMode } from "../edge/caddyfile";
 import type { HomeserverArgs } from "./args";
 import { countProblems, SERVING_KINDS, workerCounts, WorkersPreset } from "../workers/kinds";
 import { isWildcard, relayPortRange } from "../turn/turnserver";
-import { NODE_LABEL, NODE_LABEL_FORM, Platform, SWARM_REFUSALS, SWARM_WORKER_KINDS, unsupportedSwarmKinds } from "../swarm/placement";
+import { NODE_LABEL, NODE_LABEL_FORM, Platform, SWARM_PUBLISHING, SWARM_REFUSALS, SWARM_WORKER_KINDS, unsupportedSwarmKinds } from "../swarm/placement";
 import { accepts, DEFAULTS, federationPortRule, isLoopback, OWNED_CONFIG_KEYS, type Rule, RULES, TURN_CONFIG_KEYS } from "./rules";
 
 /** A value the program gave directly (not an Output, not undefined), which can be checked now. */
@@ -216,6 +216,9 @@ export function swarmProblems(args: HomeserverArgs): string[] {
         if (label !== undefined && !(typeof label === "string" && NODE_LABEL.test(label))) {
             problems.push(`swarm.${key} ${JSON.stringify(label)} is not valid: expected ${NODE_LABEL_FORM}`);
         }
+    }
+    if (typeof args.bindAddress === "string" && !isWildcard(args.bindAddress)) {
+        problems.push(`bindAddress ${JSON.stringify(args.bindAddress)} cannot be kept with platform swarm: ${SWARM_PUBLISHING}; leave bindAddress unset (or 0.0.0.0) and let the data node's firewall say who reaches them`);
     }
     if (!args.postgres || !args.edge) {
         problems.push("platform swarm needs postgres and edge: the main process's SQLite file and published port are single-engine features");

@@ -18,6 +18,9 @@ export const NODE_LABEL_FORM = "a node label key=value, such as synapse.data=tru
 export const SWARM_WORKER_KINDS: readonly WorkerCountKey[] = ["client", "sync", "federationReader"];
 
 /** What the swarm slice refuses, by the argument that asks for it, and why. */
+/** Why a swarm stack cannot keep a bind address: Swarm's host-mode ports take no address. */
+export const SWARM_PUBLISHING = "the edge publishes its ports in host mode on every address of the data node";
+
 export const SWARM_REFUSALS = {
     turn: "the TURN server does not run on Docker Swarm yet",
     monitoring: "monitoring does not run on Docker Swarm yet",
