@@ -141,10 +141,14 @@ describe("a manual deployment adopted and kept safe", { timeout: 30 * 60_000 }, 
     });
 
     after(async () => {
-        spawnSync("docker", ["rm", "-f", manual]);
-        await cleanUp(testStack);
-        spawnSync("docker", ["volume", "rm", "-f", volume]);
-        release();
+        // Released whatever the clean-up meets: a pending keep-alive would hold the test process open for good.
+        try {
+            spawnSync("docker", ["rm", "-f", manual]);
+            await cleanUp(testStack);
+            spawnSync("docker", ["volume", "rm", "-f", volume]);
+        } finally {
+            release();
+        }
     });
 
     it("refuses to run another server's data, and the next plain up after the fix succeeds", async () => {

@@ -191,15 +191,19 @@ describe("survives what hosts do", { timeout: 45 * 60_000 }, () => {
     });
 
     after(async () => {
-        await Promise.all(traffics.map((traffic) => traffic.stop()));
-        await cleanUp(testStack);
-        for (const folder of [databaseDisk, ...fullFolders]) {
-            spawnSync("umount", [folder]);
-            fs.rmSync(folder, { recursive: true, force: true });
+        // Released whatever the clean-up meets: a pending keep-alive would hold the test process open for good.
+        try {
+            await Promise.all(traffics.map((traffic) => traffic.stop()));
+            await cleanUp(testStack);
+            for (const folder of [databaseDisk, ...fullFolders]) {
+                spawnSync("umount", [folder]);
+                fs.rmSync(folder, { recursive: true, force: true });
+            }
+            console.log(["", "| fault | writes acknowledged | found afterwards | recovery (s) | command needed |", "| --- | ---: | ---: | ---: | --- |",
+                ...rows.map((row) => `| ${row.fault} | ${row.acknowledged ?? "—"} | ${row.found ?? "—"} | ${row.recoverySeconds?.toFixed(1) ?? "—"} | ${row.command} |`)].join("\n"));
+        } finally {
+            release();
         }
-        console.log(["", "| fault | writes acknowledged | found afterwards | recovery (s) | command needed |", "| --- | ---: | ---: | ---: | --- |",
-            ...rows.map((row) => `| ${row.fault} | ${row.acknowledged ?? "—"} | ${row.found ?? "—"} | ${row.recoverySeconds?.toFixed(1) ?? "—"} | ${row.command} |`)].join("\n"));
-        release();
     });
 
     it("comes up on the production profile with a client worker, an event persister and Redis", async () => {

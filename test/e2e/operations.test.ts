@@ -122,10 +122,14 @@ describe("backup, restore, upgrade and the move to PostgreSQL", { timeout: 40 * 
     });
 
     after(async () => {
-        await cleanUp(testStack);
-        spawnSync("docker", ["volume", "rm", "-f", `synapse-${name}-db`]);
-        fs.rmSync(backupDir, { recursive: true, force: true });
-        release();
+        // Released whatever the clean-up meets: a pending keep-alive would hold the test process open for good.
+        try {
+            await cleanUp(testStack);
+            spawnSync("docker", ["volume", "rm", "-f", `synapse-${name}-db`]);
+            fs.rmSync(backupDir, { recursive: true, force: true });
+        } finally {
+            release();
+        }
         console.log(`    operation times (s): ${JSON.stringify(timings)}`);
     });
 

@@ -57,9 +57,13 @@ describe("the component package, installed from its tarball", { timeout: 30 * 60
     });
 
     after(async () => {
-        await cleanUp(testStack);
-        fs.rmSync(work, { recursive: true, force: true });
-        release();
+        // Released whatever the clean-up meets: a pending keep-alive would hold the test process open for good.
+        try {
+            await cleanUp(testStack);
+            fs.rmSync(work, { recursive: true, force: true });
+        } finally {
+            release();
+        }
     });
 
     it("packs into a tarball of compiled JavaScript, type declarations and the scripts, and installs as a dependency", () => {

@@ -72,8 +72,12 @@ describe("the production profile: PostgreSQL behind a TLS edge", { timeout: 30 *
     });
 
     after(async () => {
-        await cleanUp(testStack);
-        release();
+        // Released whatever the clean-up meets: a pending keep-alive would hold the test process open for good.
+        try {
+            await cleanUp(testStack);
+        } finally {
+            release();
+        }
     });
 
     it("comes up cold: PostgreSQL, the homeserver and the edge, healthy, with the documented outputs", async () => {

@@ -85,16 +85,20 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
     });
 
     after(async () => {
-        await cleanUp(testStack);
-        if (dockerHost === undefined) {
-            delete process.env.DOCKER_HOST;
-        } else {
-            process.env.DOCKER_HOST = dockerHost;
+        // Released whatever the clean-up meets: a pending keep-alive would hold the test process open for good.
+        try {
+            await cleanUp(testStack);
+            if (dockerHost === undefined) {
+                delete process.env.DOCKER_HOST;
+            } else {
+                process.env.DOCKER_HOST = dockerHost;
+            }
+            cluster.stop();
+            assert.deepEqual(cluster.hostLeftovers(), [], "the host engine is left as the test found it");
+            console.log(`# swarm e2e: ${seconds(started)} s in all`);
+        } finally {
+            release();
         }
-        cluster.stop();
-        assert.deepEqual(cluster.hostLeftovers(), [], "the host engine is left as the test found it");
-        console.log(`# swarm e2e: ${seconds(started)} s in all`);
-        release();
     });
 
     it("comes up as services: the data on the manager, two client workers on the second node", async () => {

@@ -169,10 +169,14 @@ describe("TURN for calls", { timeout: 20 * 60_000 }, () => {
     });
 
     after(async () => {
-        await cleanUp(testStack);
-        spawnSync("docker", ["rm", "-f", "-v", peerContainer, strangerContainer]);
-        spawnSync("docker", ["network", "rm", peerNetwork]);
-        release();
+        // Released whatever the clean-up meets: a pending keep-alive would hold the test process open for good.
+        try {
+            await cleanUp(testStack);
+            spawnSync("docker", ["rm", "-f", "-v", peerContainer, strangerContainer]);
+            spawnSync("docker", ["network", "rm", peerNetwork]);
+        } finally {
+            release();
+        }
     });
 
     it("comes up with coturn and the certificate copier, hardened, and a second up changes nothing", async () => {

@@ -86,12 +86,16 @@ describe("data safety: volumes, retries and fingerprints", { timeout: 30 * 60_00
     });
 
     after(async () => {
-        spawnQuietly("rm", "-f", "-v", foreign);
-        await cleanUp(intruder);
-        await cleanUp(failed);
-        await cleanUp(testStack);
-        spawnQuietly("volume", "rm", "-f", dataVolume, databaseVolume);
-        release();
+        // Released whatever the clean-up meets: a pending keep-alive would hold the test process open for good.
+        try {
+            spawnQuietly("rm", "-f", "-v", foreign);
+            await cleanUp(intruder);
+            await cleanUp(failed);
+            await cleanUp(testStack);
+            spawnQuietly("volume", "rm", "-f", dataVolume, databaseVolume);
+        } finally {
+            release();
+        }
     });
 
     it("comes up on SQLite; the config label is a keyed fingerprint that changes exactly when the config does", async () => {

@@ -94,8 +94,12 @@ describe("Synapse workers behind the edge", { timeout: 30 * 60_000 }, () => {
     });
 
     after(async () => {
-        await cleanUp(testStack);
-        release();
+        // Released whatever the clean-up meets: a pending keep-alive would hold the test process open for good.
+        try {
+            await cleanUp(testStack);
+        } finally {
+            release();
+        }
     });
 
     it("comes up with one worker of each kind and Redis, each healthy, none published", async () => {

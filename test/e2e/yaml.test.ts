@@ -35,8 +35,12 @@ describe("the component package from a Pulumi YAML program", { timeout: 20 * 60_
     });
 
     after(async () => {
-        await cleanUp(testStack);
-        release();
+        // Released whatever the clean-up meets: a pending keep-alive would hold the test process open for good.
+        try {
+            await cleanUp(testStack);
+        } finally {
+            release();
+        }
     });
 
     it("serves the Homeserver's schema, inferred from the component's sources", () => {
