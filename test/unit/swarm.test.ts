@@ -162,6 +162,16 @@ describe("a Homeserver on a swarm, under mocks", () => {
         ]);
     });
 
+    it("backs up the main service before an image change, and reaches main's task when the admin step runs", () => {
+        const commands = declared.filter((r) => r.type === "command:local:Command");
+        const create = (suffix: string) => String(commands.find((r) => r.name.endsWith(suffix))?.inputs.create);
+        const backup = create("-upgrade-backup-run");
+        assert.match(backup, /^docker service inspect chat >\/dev\/null 2>&1 \|\| exit 0; node \S+backup\.js --stack \S+ --service chat /);
+        assert.doesNotMatch(backup, /--container/);
+        // Found when the step runs, not when main's task was last looked up: a restore or a restart replaces it.
+        assert.match(create("-admin-ensure"), /^task=\$\(docker ps --filter label=com\.docker\.swarm\.service\.name=chat --filter status=running .*docker exec -i -u 1000:1000 "\$task" python3/);
+    });
+
     it("makes overlay networks, internal but the edge's, attachable only the database's", () => {
         const networks = Object.fromEntries(declared.filter((r) => r.type === "docker:index/network:Network").map((r) => [String(r.inputs.name), r.inputs]));
         assert.deepEqual(

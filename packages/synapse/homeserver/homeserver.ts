@@ -359,9 +359,8 @@ export class Homeserver extends pulumi.ComponentResource {
                 ? pulumi.output("")
                 : pulumi.output(args.backups?.directory ?? containerName.apply((container) => path.join("backups", container))).apply((folder) => path.resolve(folder));
         // Before an image change the running homeserver is backed up; generate, and so everything after it, waits.
-        // Not on a swarm yet: the backup stops the homeserver's container, which a swarm would start again.
         const upgradeBackup =
-            !backupsEnabled || placement
+            !backupsEnabled
                 ? undefined
                 : new UpgradeBackup(
                       `${name}-upgrade-backup`,
@@ -370,6 +369,7 @@ export class Homeserver extends pulumi.ComponentResource {
                           image: image.imageId,
                           imageReference,
                           containerName,
+                          swarm: placement !== undefined,
                           volumeName: data.volumeName,
                           serverName: args.serverName,
                           directory: backupDirectory,
@@ -591,6 +591,7 @@ export class Homeserver extends pulumi.ComponentResource {
             {
                 containerName: main.name,
                 containerId: main.id,
+                service: processes?.main.name,
                 uid,
                 gid,
                 configPaths: homeserverConfig,

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run backup -- --stack <name> [--out <dir>] [--keep <n>]`: a consistent backup of a running stack, without
 // stopping it, in one archive with a manifest. Also run by the stack itself before an image change
-// (`--container ... --reason pre-upgrade`): it then prints the archive's path, or nothing before the first deployment.
+// (`--container ...`, or on a swarm `--service ...`, with `--reason`): it then prints the archive's path, or nothing before the first deployment.
 //
 // The database first (Synapse's docs: dump before copying media): PostgreSQL with `pg_dump -Fc`, leaving out the
 // data of e2e_one_time_keys_json; SQLite through its online backup API, never a file copy of a live database. Then
@@ -24,6 +24,8 @@ import {
     projectDirectory,
     runningOverlay,
     say,
+    serviceExists,
+    serviceFacts,
     sha256,
     type StackFacts,
     stackFacts,
@@ -158,6 +160,13 @@ if (require.main === module) {
                 facts.database = "postgres";
                 facts.databaseContainer = `${options.container}-db`;
             }
+        } else if (options.service) {
+            // The same on a swarm, where the homeserver is a service (on PostgreSQL, as every swarm stack).
+            if (!serviceExists(options.service)) {
+                say(`no homeserver service ${options.service} yet: nothing to back up`);
+                return;
+            }
+            facts = { stack: options.stack ?? options.service, serverName: options["server-name"], volume: options["data-volume"], ...serviceFacts(options.service) };
         } else if (options.stack) {
             facts = stackFacts(options.stack, options.homeserver);
         } else {

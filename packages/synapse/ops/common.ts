@@ -4,6 +4,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { SERVICE_LABEL } from "../runtime/labels";
 
 /** The Pulumi project whose stacks these operations serve: SYNAPSE_PROJECT_DIR, else the current folder. */
 export function projectDirectory(): string {
@@ -70,14 +71,18 @@ export function dockerFromFile(args: string[], file: string): Promise<string> {
 /** What backup and restore need to know of a deployed stack: its containers, volumes and database. */
 export interface StackFacts {
     stack: string;
+    /** One Docker engine (containers), or a Docker Swarm whose manager this engine is (services). Default docker. */
+    platform?: "docker" | "swarm";
     /** The URN of the stack's synapse:index:Homeserver (absent for the stack's own pre-upgrade backup). */
     urn?: string;
     /** Where the homeserver's own backups go (its backupDirectory output), "" without. */
     backupDirectory?: string;
     serverName: string;
+    /** The homeserver's container; on a swarm, its service. */
     container: string;
     volume: string;
     database: "sqlite" | "postgres";
+    /** The container the database is reached in (`docker exec`); on a swarm, its service's running task here. */
     databaseContainer?: string;
     image: string;
     /** The user:group the homeserver runs as, which owns the data. */
@@ -123,7 +128,8 @@ export function resourceName(urn: string): string {
  * it; with several, `homeserver` names the one meant.
  */
 export function stackFacts(stack: string, homeserver?: string): StackFacts {
-    const found = stackResources(stack).filter(
+    const resources = stackResources(stack);
+    const found = resources.filter(
         (resource) => resource.type === "synapse:index:Homeserver" && (homeserver === undefined || resourceName(resource.urn) === homeserver),
     );
     if (found.length === 0) {
@@ -136,19 +142,48 @@ export function stackFacts(stack: string, homeserver?: string): StackFacts {
     if (typeof outputs.containerName !== "string") {
         throw new OpsError(`the homeserver of stack ${stack} was never deployed completely (it has no containerName): run \`pulumi up\` first`);
     }
+    const facts = { stack, urn: found[0].urn, backupDirectory: typeof outputs.backupDirectory === "string" ? outputs.backupDirectory : "", serverName: String(outputs.serverName), volume: String(outputs.volumeName) };
+    // Its processes are Swarm services when the homeserver has the swarm's component.
+    if (resources.some((resource) => resource.type === "synapse:swarm:Processes" && resource.parent === found[0].urn)) {
+        return { ...facts, ...serviceFacts(outputs.containerName) };
+    }
     const database = outputs.database === "postgres" ? "postgres" : "sqlite";
     return {
-        stack,
-        urn: found[0].urn,
-        backupDirectory: typeof outputs.backupDirectory === "string" ? outputs.backupDirectory : "",
-        serverName: String(outputs.serverName),
+        ...facts,
         container: outputs.containerName,
-        volume: String(outputs.volumeName),
         database,
         databaseContainer: database === "postgres" ? `${outputs.containerName}-db` : undefined,
         image: (outputs.image as { id: string }).id,
         user: containerUser(outputs.containerName),
     };
+}
+
+/**
+ * A homeserver on a swarm, from its main service's spec: its image, user and database (always PostgreSQL there, in
+ * the service named after main's with -db, whose running task on this engine, the data node's, is where psql runs).
+ */
+export function serviceFacts(service: string): Pick<StackFacts, "platform" | "container" | "database" | "databaseContainer" | "image" | "user"> {
+    const spec = JSON.parse(docker(["service", "inspect", "--format", "{{json .Spec.TaskTemplate.ContainerSpec}}", service])) as { Image: string; User?: string };
+    return { platform: "swarm", container: service, database: "postgres", databaseContainer: runningTask(`${service}-db`), image: spec.Image, user: spec.User || "0:0" };
+}
+
+/** Whether a Swarm service of that name exists (this engine is a swarm manager and has it). */
+export function serviceExists(name: string): boolean {
+    return spawnSync("docker", ["service", "inspect", name], { encoding: "utf8" }).status === 0;
+}
+
+/** The running task container of a Swarm service on this engine (the data node's): what `docker exec` reaches. */
+export function runningTask(service: string): string {
+    const found = docker(["ps", "--filter", `label=${SERVICE_LABEL}=${service}`, "--filter", "status=running", "--format", "{{.Names}}"]).split("\n").filter(Boolean);
+    if (found.length === 0) {
+        throw new OpsError(`service ${service} has no running task on this Docker engine: run this with DOCKER_HOST set to the data node's engine, where its tasks run, once \`docker service ps ${service}\` shows one running`);
+    }
+    return found[0];
+}
+
+/** Scales a service and waits until its tasks have converged (stopped, or running and healthy). */
+export function scaleService(service: string, replicas: number): void {
+    docker(["service", "scale", "--detach=false", `${service}=${replicas}`]);
 }
 
 /** Whether a container exists, and whether it runs. */

@@ -19,6 +19,8 @@ import {
     parseArguments,
     pulumi,
     say,
+    scaleService,
+    serviceExists,
     sha256,
     type StackFacts,
     stackFacts,
@@ -131,10 +133,9 @@ export async function restore(facts: StackFacts, archive: string, force: boolean
         }
         say(`restoring ${manifest.serverName} from ${manifest.createdAt} (Synapse ${manifest.synapseVersion}, schema ${manifest.schemaVersion}, ${manifest.database})`);
         // Its workers first: nothing may write to the database or the media store while they are replaced.
-        const workers = workersOf(facts);
-        for (const container of [...workers, facts.container]) {
-            say(`stopping ${container}`);
-            docker(["stop", "--time", "30", container]);
+        const processes = processesOf(facts);
+        for (const part of [...processes.workers, processes.main]) {
+            part.stop();
         }
         try {
             await restoreDatabase(facts, staging);
@@ -152,9 +153,8 @@ export async function restore(facts: StackFacts, archive: string, force: boolean
             // Not started on a half-restored database: Synapse would make an empty one its own.
             throw new OpsError(`${err instanceof Error ? err.message : String(err)}\n${facts.container} is left stopped on half-restored data: run the restore again with --force${overwritten ? ` (what was there before is in ${overwritten})` : ""}`);
         }
-        for (const container of [facts.container, ...workers]) {
-            say(`starting ${container}`);
-            docker(["start", container]);
+        for (const part of [processes.main, ...processes.workers]) {
+            part.start();
         }
         return { manifest, overwritten };
     } finally {
@@ -162,11 +162,50 @@ export async function restore(facts: StackFacts, archive: string, force: boolean
     }
 }
 
-/** The homeserver's worker containers (named after it, labelled as workers), running or not. */
-function workersOf(facts: StackFacts): string[] {
-    return docker(["ps", "-a", "--filter", "label=io.synapse-stack.role=worker", "--format", "{{.Names}}"])
-        .split("\n")
-        .filter((name) => name.startsWith(`${facts.container}-`));
+/** A homeserver process the restore stops and starts again, saying so: a container, or on a swarm a service. */
+interface Process {
+    stop(): void;
+    start(): void;
+}
+
+/**
+ * The homeserver's main process and its workers (named after it, labelled as workers). A stopped task of a swarm
+ * service is replaced at once, so a service is scaled to no replicas, and back to the replicas the stack declares.
+ */
+function processesOf(facts: StackFacts): { main: Process; workers: Process[] } {
+    const worker = (name: string) => name.startsWith(`${facts.container}-`);
+    if (facts.platform === "swarm") {
+        // The replicas the stack declares, not the spec's: a restore that failed part-way left them at 0.
+        const declared = stackResources(facts.stack).filter((resource) => resource.type === "docker:index/service:Service");
+        const service = (name: string): Process => {
+            const outputs = declared.find((resource) => resource.outputs?.name === name)?.outputs as { mode?: { replicated?: { replicas?: number } } } | undefined;
+            const replicas = outputs?.mode?.replicated?.replicas ?? 1;
+            return {
+                stop: () => {
+                    say(`stopping service ${name} (${replicas} to 0 replicas)`);
+                    scaleService(name, 0);
+                },
+                start: () => {
+                    say(`starting service ${name} (0 to ${replicas} replicas)`);
+                    scaleService(name, replicas);
+                },
+            };
+        };
+        const workers = docker(["service", "ls", "--filter", "label=io.synapse-stack.role=worker", "--format", "{{.Name}}"]).split("\n").filter(worker);
+        return { main: service(facts.container), workers: workers.map(service) };
+    }
+    const container = (name: string): Process => ({
+        stop: () => {
+            say(`stopping ${name}`);
+            docker(["stop", "--time", "30", name]);
+        },
+        start: () => {
+            say(`starting ${name}`);
+            docker(["start", name]);
+        },
+    });
+    const workers = docker(["ps", "-a", "--filter", "label=io.synapse-stack.role=worker", "--format", "{{.Names}}"]).split("\n").filter(worker);
+    return { main: container(facts.container), workers: workers.map(container) };
 }
 
 /**
@@ -196,7 +235,7 @@ if (require.main === module) {
             throw new OpsError("usage: npm run restore -- --stack <name> [--homeserver <name>] <archive> [--force]");
         }
         const facts = stackFacts(options.stack, options.homeserver);
-        if (containerState(facts.container) === "missing") {
+        if (facts.platform === "swarm" ? !serviceExists(facts.container) : containerState(facts.container) === "missing") {
             throw new OpsError(`stack ${facts.stack} has no homeserver container: run \`pulumi up\` (a fresh stack), then restore`);
         }
         const { manifest, overwritten } = await restore(facts, path.resolve(positional[0]), options.force === "true");

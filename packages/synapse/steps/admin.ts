@@ -4,6 +4,7 @@ import * as random from "@pulumi/random";
 import { shellLine } from "../runtime/helper";
 import { fingerprint, pythonFromStdin, scriptInput, shellQuote } from "../runtime/scripts";
 import { userError } from "../runtime/errors";
+import { SERVICE_LABEL } from "../runtime/labels";
 import { DEFAULTS } from "../homeserver/rules";
 
 /** Where the stack records which account it made admin, so a renamed admin does not stay behind. */
@@ -14,6 +15,11 @@ export interface AdminArgs {
     containerName: pulumi.Input<string>;
     /** The container's id: a new container (or a new volume under it) re-runs the ensure step. */
     containerId: pulumi.Input<string>;
+    /**
+     * On a swarm, main's service: the step reaches its running task on this engine, found when the step runs (a task
+     * replaced since the last `up`, by a restore or a restart, has another name).
+     */
+    service?: pulumi.Input<string>;
     /** User id the homeserver runs as; the step runs as the same user inside the container. Default 1000. */
     uid?: pulumi.Input<number>;
     /** Group id the homeserver runs as. Default 1000. */
@@ -54,14 +60,18 @@ export class Admin extends pulumi.ComponentResource {
         );
         this.password = pulumi.secret(password.result);
 
-        const ensureAdmin = pulumi.all([args.containerName, args.uid ?? DEFAULTS.uid, args.gid ?? DEFAULTS.gid]).apply(([container, uid, gid]) => {
+        const ensureAdmin = pulumi.all([args.containerName, args.service, args.uid ?? DEFAULTS.uid, args.gid ?? DEFAULTS.gid]).apply(([container, service, uid, gid]) => {
             // As the homeserver's own user: the step needs to read its config, and nothing root may do.
-            const exec = ["docker", "exec", "-i", "-u", `${uid}:${gid}`, container, "python3", "-c", pythonFromStdin("ensure_admin.py")];
+            const exec = (target: string) => `${shellLine(["docker", "exec", "-i", "-u", `${uid}:${gid}`])} ${target} ${shellLine(["python3", "-c", pythonFromStdin("ensure_admin.py")])}`;
             // `up` waits here for Synapse to serve; if it does not (a config it refuses, a database too new for it),
             // its own last words say why.
+            const lastWords = (target: string) => `{ status=$?; echo "the homeserver's last log lines:" >&2; docker logs --tail 25 ${target} >&2 2>&1; exit $status; }`;
+            if (service === undefined) {
+                return `${exec(shellQuote(container))} || ${lastWords(shellQuote(container))}`;
+            }
             return (
-                `${shellLine(exec)} || { status=$?; echo "the homeserver's last log lines:" >&2; ` +
-                `docker logs --tail 25 ${shellQuote(container)} >&2 2>&1; exit $status; }`
+                `task=$(docker ps --filter ${shellQuote(`label=${SERVICE_LABEL}=${service}`)} --filter status=running --format '{{.Names}}' | head -n 1); ` +
+                `[ -n "$task" ] || { echo "service ${service} has no running task on this Docker engine" >&2; exit 1; }; ${exec('"$task"')} || ${lastWords('"$task"')}`
             );
         });
         const stdin = scriptInput(

@@ -19,8 +19,10 @@ export interface UpgradeBackupArgs {
     image: pulumi.Input<string>;
     /** Its reference, for the archive's manifest. */
     imageReference: pulumi.Input<string>;
-    /** The homeserver container (absent on a first deployment: nothing to back up then). */
+    /** The homeserver container (absent on a first deployment: nothing to back up then); on a swarm, its service. */
     containerName: pulumi.Input<string>;
+    /** Whether the homeserver is a Swarm service. Default false. */
+    swarm?: boolean;
     /** Its data volume. */
     volumeName: pulumi.Input<string>;
     /** The Matrix server name. */
@@ -48,9 +50,9 @@ export class UpgradeBackup extends pulumi.ComponentResource {
             `${name}-run`,
             {
                 // Before the first deployment there is nothing to back up, and no Node.js process to start for it.
-                create: pulumi.interpolate`docker inspect --type container ${pulumi.output(args.containerName).apply(shellQuote)} >/dev/null 2>&1 || exit 0; ${opsCommand("backup", {
+                create: pulumi.interpolate`docker ${args.swarm ? "service inspect" : "inspect --type container"} ${pulumi.output(args.containerName).apply(shellQuote)} >/dev/null 2>&1 || exit 0; ${opsCommand("backup", {
                     stack: args.stack,
-                    container: args.containerName,
+                    [args.swarm ? "service" : "container"]: args.containerName,
                     "data-volume": args.volumeName,
                     "server-name": args.serverName,
                     out: args.directory,

@@ -4,11 +4,8 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { type Hardening, LOG_OPTIONS } from "../runtime/hardening";
-import { labelList, ownerLabels } from "../runtime/labels";
+import { labelList, ownerLabels, SERVICE_LABEL } from "../runtime/labels";
 import { fingerprint, shellQuote } from "../runtime/scripts";
-
-/** Docker's label naming the service a task container belongs to. */
-const SERVICE_LABEL = "com.docker.swarm.service.name";
 
 /** A file a service's tasks read: a Swarm secret or config, at a path (secrets: a name in /run/secrets). */
 export interface ServiceFile {
