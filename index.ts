@@ -16,6 +16,8 @@ export = async () => {
         signingKeyId: homeserver.signingKeyId,
         database: homeserver.database,
         lastBackup: homeserver.lastBackup,
+        // What a later `up` compares synapse:platform with (a stack without it runs on one engine).
+        ...(config.platform === "swarm" ? { platform: config.platform } : {}),
         ...(config.monitoring ? { prometheusUrl: homeserver.prometheusUrl } : {}),
         ...(config.database === "postgres" ? { databaseVolumeName: homeserver.databaseVolumeName } : {}),
         ...(config.tls !== "none"

@@ -52,6 +52,7 @@ async function previousSettings(): Promise<PreviousSettings> {
         volumeName: await read("volumeName"),
         database: await read("database"),
         databaseVolumeName: await read("databaseVolumeName"),
+        platform: await read("platform"),
     };
 }
 

@@ -31,6 +31,16 @@ export function checkTransition(previous: PreviousSettings, next: SynapseConfig)
                 "Set synapse:database back to postgres",
         );
     }
+    // Outputs of a stack deployed before it ran on a swarm say no platform: one engine.
+    const platform = previous.platform ?? (previous.volumeName !== undefined ? "docker" : undefined);
+    if (platform !== undefined && platform !== next.platform) {
+        problems.push(
+            `synapse:platform changed from ${platform} to ${next.platform}: not in place, because the ${platform === "docker" ? "containers" : "services"} ` +
+                `would still hold the data volumes and the edge's ports while their replacements start. To move the stack and keep every byte: ` +
+                `set synapse:platform back to ${platform} and synapse:retainDataOnDestroy to true, \`pulumi up\`, \`pulumi destroy\` (the volumes stay), ` +
+                `then set synapse:platform ${next.platform} and \`pulumi up\`: the new deployment adopts the volumes with their data`,
+        );
+    }
     if (problems.length > 0) {
         throw new ConfigError(problems);
     }

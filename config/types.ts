@@ -110,4 +110,6 @@ export interface PreviousSettings {
     volumeName?: string;
     database?: string;
     databaseVolumeName?: string;
+    /** Recorded by a stack on a swarm only. */
+    platform?: string;
 }

@@ -470,6 +470,25 @@ describe("checkTransition", () => {
             },
         );
     });
+
+    it("refuses moving a deployed stack between one engine and a swarm in place, saying how to move it with its data", () => {
+        const onSwarm = { ...deployed, platform: "swarm" as const };
+        const expected = (from: string, to: string, holders: string) =>
+            `synapse:platform changed from ${from} to ${to}: not in place, because the ${holders} would still hold the data volumes and the edge's ports while their replacements start. ` +
+            `To move the stack and keep every byte: set synapse:platform back to ${from} and synapse:retainDataOnDestroy to true, \`pulumi up\`, \`pulumi destroy\` (the volumes stay), ` +
+            `then set synapse:platform ${to} and \`pulumi up\`: the new deployment adopts the volumes with their data`;
+        // A stack deployed on one engine records no platform.
+        assert.throws(
+            () => checkTransition({ serverName: "matrix.example.org", volumeName: "synapse-dev-data" }, onSwarm),
+            (err: ConfigError) => (assert.deepEqual(err.problems, [expected("docker", "swarm", "containers")]), true),
+        );
+        assert.throws(
+            () => checkTransition({ serverName: "matrix.example.org", volumeName: "synapse-dev-data", platform: "swarm" }, deployed),
+            (err: ConfigError) => (assert.deepEqual(err.problems, [expected("swarm", "docker", "services")]), true),
+        );
+        checkTransition({}, onSwarm);
+        checkTransition({ serverName: "matrix.example.org", volumeName: "synapse-dev-data", platform: "swarm" }, onSwarm);
+    });
 });
 
 describe("synapse:federation", () => {
