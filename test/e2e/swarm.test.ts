@@ -1,10 +1,16 @@
 // The production profile on a two-node Docker Swarm (test/e2e/swarm-cluster.ts: two engines in containers, the host
-// engine joins no swarm). One stack serves every check, in order: services placed by node label, a real client over
-// TLS to the edge's host-mode port on the manager, served by client workers on the second node; a killed worker task
-// replaced while requests keep succeeding; a second up that changes nothing; scaling that changes only the workers; a
-// changed config rolled out as a new secret, the old one removed; draining the second node, which moves its workers
-// and never the data services; no secret in plaintext anywhere; destroy leaving both inner engines clean.
+// engine joins no swarm). One stack serves every check, in order: first on the manager's engine alone, refusing to
+// move in place, then moved onto the swarm with every byte (destroyed keeping its volumes, adopted by the services);
+// services placed by node label, a real client over TLS to the edge's host-mode port on the manager, served by client
+// workers on the second node; a killed worker task replaced while requests keep succeeding; a second up that changes
+// nothing; scaling that changes only the workers; a changed config rolled out as a new secret, the old one removed;
+// draining the second node, which moves its workers and never the data services; npm run backup and restore; no
+// secret in plaintext anywhere; destroy leaving both inner engines clean.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
     changesOf,
@@ -12,11 +18,13 @@ import {
     createStack,
     docker,
     expectNoChanges,
+    inVolume,
     keepAlive,
     Matrix,
     outputsOf,
     pulumiCommand,
     recordedImage,
+    ROOT,
     runId,
     setConfig,
     type TestStack,
@@ -41,7 +49,34 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
     let matrix: Matrix;
     let token: string;
     let roomId: string;
+    /** What the data volume held on the single engine: a marker file and the signing key. */
+    let marker: string;
+    let signingKey: string;
+    let volumeName: string;
     const release = keepAlive();
+    const tag = (image: string) => cluster.tagOf(image);
+    const settings = {
+        serverName,
+        image: tag(images.synapse),
+        database: "postgres",
+        postgresImage: tag(images.postgres),
+        tls: "internal",
+        caddyImage: tag(images.caddy),
+        httpsPort: String(httpsPort),
+        federationPort: "0",
+    };
+    const onSwarm = {
+        platform: "swarm",
+        swarm: JSON.stringify({ dataNodeLabel: DATA_LABEL, workerNodeLabel: WORKERS_LABEL }),
+    };
+    /** npm run backup / restore, as a user runs them, against the test's stack on the manager. */
+    const npm = (script: "backup" | "restore", args: string[]) => spawnSync("npm", ["run", "-s", script, "--", ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, ...testStack!.env } });
+    const login = async () => {
+        const outputs = await outputsOf(testStack!);
+        matrix = new Matrix(`https://${serverName}:${httpsPort}`, { ca: outputs.caCertificate, connectTo: cluster.managerAddress, timeoutSeconds: 60 });
+        token = (await matrix.login(outputs.adminUserId, outputs.adminPassword)).token ?? "";
+        assert.ok(token, "the admin logs in");
+    };
 
     /** The node and container of each running task of a service, on the manager's view. */
     const tasks = (service: string) =>
@@ -101,26 +136,40 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
         }
     });
 
-    it("comes up as services: the data on the manager, two client workers on the second node", async () => {
+    it("runs first on the manager's engine alone, and refuses to move onto the swarm in place", async () => {
         const deploying = Date.now();
-        const tag = (image: string) => cluster.tagOf(image);
-        testStack = await createStack(name, {
-            serverName,
-            image: tag(images.synapse),
-            platform: "swarm",
-            swarm: JSON.stringify({ dataNodeLabel: DATA_LABEL, workerNodeLabel: WORKERS_LABEL }),
-            database: "postgres",
-            postgresImage: tag(images.postgres),
-            tls: "internal",
-            caddyImage: tag(images.caddy),
-            httpsPort: String(httpsPort),
-            federationPort: "0",
+        // Published on every address of the manager's engine, which only the test's bridge reaches.
+        testStack = await createStack(name, { ...settings, bindAddress: "0.0.0.0", retainDataOnDestroy: "true" });
+        assert.equal((await up(testStack)).summary.result, "succeeded");
+        console.log(`# swarm: the single-engine stack up in ${seconds(deploying)} s`);
+        await login();
+        roomId = await matrix.createRoomWithMessage(token, `first message ${name}`);
+        volumeName = (await outputsOf(testStack)).volumeName;
+        marker = runId();
+        docker("exec", prefix, "sh", "-c", `echo ${marker} > /data/moved-marker`);
+        signingKey = docker("exec", prefix, "cat", `/data/${serverName}.signing.key`);
+        await setConfig(testStack, onSwarm);
+        await assert.rejects(testStack.stack.preview(), /synapse:platform changed from docker to swarm: not in place.*synapse:retainDataOnDestroy to true/s);
+    });
+
+    it("moves onto the swarm with every byte: destroyed keeping its volumes, then adopted by the services", async () => {
+        const moving = Date.now();
+        await testStack!.stack.destroy({ onOutput: (text) => testStack!.output.push(text) });
+        assert.equal(inVolume(volumeName, ["cat", "/data/moved-marker"]), marker, "destroy kept the data volume");
+        await setConfig(testStack!, {
+            bindAddress: undefined,
+            retainDataOnDestroy: undefined,
             workers: JSON.stringify({ client: 2 }),
             redisImage: tag(images.redis),
             extraConfig: JSON.stringify({ rc_message: { per_second: 100, burst_count: 100 } }),
         });
-        assert.equal((await up(testStack)).summary.result, "succeeded");
-        console.log(`# swarm: first up in ${seconds(deploying)} s`);
+        assert.equal((await up(testStack!)).summary.result, "succeeded");
+        console.log(`# swarm: destroyed and up on the swarm in ${seconds(moving)} s`);
+        assert.equal(inVolume(volumeName, ["cat", "/data/moved-marker"]), marker, "the services run on the same data volume");
+        assert.equal(inVolume(volumeName, ["cat", `/data/${serverName}.signing.key`]), signingKey, "with the same signing key");
+    });
+
+    it("comes up as services: the data on the manager, two client workers on the second node", async () => {
         for (const service of [prefix, `${prefix}-db`, `${prefix}-redis`, `${prefix}-edge`]) {
             assert.deepEqual((await settled(service, 1, [cluster.manager])).map((task) => task.node), [cluster.manager], `${service} runs on the data node`);
         }
@@ -130,12 +179,8 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
         assert.equal(docker("network", "inspect", "--format", "{{.Driver}} {{.Internal}} {{.Attachable}}", `${prefix}-db`), "overlay true true");
     });
 
-    it("serves a real client over TLS through the workers on the second node", async () => {
-        const outputs = await outputsOf(testStack!);
-        matrix = new Matrix(`https://${serverName}:${httpsPort}`, { ca: outputs.caCertificate, connectTo: cluster.managerAddress, timeoutSeconds: 60 });
-        token = (await matrix.login(outputs.adminUserId, outputs.adminPassword)).token ?? "";
-        assert.ok(token, "the admin logs in");
-        roomId = await matrix.createRoomWithMessage(token, `first message ${name}`);
+    it("serves a real client over TLS through the workers on the second node, with the single engine's messages", async () => {
+        await login();
         for (let i = 0; i < 6; i++) {
             assert.equal(await send(`message ${i}`), 200);
         }
@@ -206,6 +251,32 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
         assert.deepEqual([prefix, `${prefix}-db`, `${prefix}-redis`, `${prefix}-edge`].map((service) => tasks(service)[0].container), data, "the data services kept their tasks");
         assert.equal(await send("after the drain"), 200);
         assert.equal((await matrix.messages(token, roomId))[0], "after the drain");
+    });
+
+    it("backs up and restores with npm run backup and restore, the services stopped and started again", async () => {
+        const backups = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-backups-`));
+        try {
+            const backedUp = npm("backup", ["--stack", name, "--out", backups]);
+            assert.equal(backedUp.status, 0, backedUp.stderr);
+            const archive = backedUp.stdout.trim();
+            assert.ok(fs.existsSync(archive), `the archive ${archive}`);
+            assert.equal(await send("after the backup"), 200);
+            const main = tasks(prefix)[0].container;
+            const restoring = Date.now();
+            const restored = npm("restore", ["--stack", name, "--force", archive]);
+            assert.equal(restored.status, 0, restored.stderr);
+            console.log(`# swarm: restore in ${seconds(restoring)} s`);
+            assert.match(restored.stderr, new RegExp(`stopping service ${prefix}-client \\(1 to 0 replicas\\)`));
+            assert.notEqual(tasks(prefix)[0].container, main, "main was stopped and started again");
+            await settled(`${prefix}-client`, 1, [cluster.manager]);
+            await login();
+            assert.equal((await matrix.messages(token, roomId))[0], "after the drain", "the message sent after the backup is gone");
+            assert.equal(await send("after the restore"), 200);
+            assert.equal(inVolume(volumeName, ["cat", `/data/${serverName}.signing.key`]), signingKey);
+            await expectNoChanges(testStack!);
+        } finally {
+            fs.rmSync(backups, { recursive: true, force: true });
+        }
     });
 
     it("shows no secret in service specs, tasks, logs, state or output", async () => {
