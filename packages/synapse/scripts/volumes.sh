@@ -35,6 +35,20 @@ record() {
     done
 }
 
+# A swarm removes a deleted service's task containers a moment after the service: a destroy waits for those of this
+# stack (up to a minute), or it would find them still using the volumes.
+settle_tasks() {
+    for _ in $(seq 120); do
+        pending=""
+        for service in $(docker ps -a --filter "label=$label.project=$SYNAPSE_PROJECT" --filter "label=$label.stack=$SYNAPSE_STACK" \
+            --format '{{.Label "com.docker.swarm.service.name"}}' </dev/null | sort -u); do
+            docker service inspect "$service" >/dev/null 2>&1 </dev/null || pending="$pending $service"
+        done
+        [ -z "$pending" ] && return 0
+        sleep 0.5
+    done
+}
+
 keep() {
     echo "volumes: kept volume $1 ($2): $3" >&2
 }
@@ -73,6 +87,7 @@ remove_volume() {
 case "${1:-}" in
     record) record ;;
     remove)
+        [ "$SYNAPSE_RETAIN" = true ] || settle_tasks
         recorded | while IFS="$tab" read -r name holds; do
             remove_volume "$name" "$holds"
         done
