@@ -156,8 +156,12 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
         const moving = Date.now();
         await testStack!.stack.destroy({ onOutput: (text) => testStack!.output.push(text) });
         assert.equal(inVolume(volumeName, ["cat", "/data/moved-marker"]), marker, "destroy kept the data volume");
+        // An engine whose node lacks the data label is refused before any volume, network or service is made.
+        await setConfig(testStack!, { swarm: JSON.stringify({ dataNodeLabel: WORKERS_LABEL }), bindAddress: undefined });
+        await assert.rejects(up(testStack!), /node \(swarm-e2e-[a-z0-9]+-manager\) has no label synapse\.workers=true, which swarm\.dataNodeLabel names/);
+        assert.deepEqual(cluster.leftovers(cluster.manager).filter((line) => !line.startsWith("volume ")), [], "no service, secret, network or container was made");
         await setConfig(testStack!, {
-            bindAddress: undefined,
+            ...onSwarm,
             retainDataOnDestroy: undefined,
             workers: JSON.stringify({ client: 2 }),
             redisImage: tag(images.redis),
@@ -218,7 +222,7 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
         const main = tasks(prefix)[0].container;
         await setConfig(testStack!, { workers: JSON.stringify({ client: 1 }) });
         const result = await up(testStack!);
-        assert.deepEqual(changesOf(result), { update: 1 }, "only the client workers' service changed");
+        assert.deepEqual(changesOf(result), { update: 1, replace: 1 }, "only the client workers' service changed, and the wait for its rollout ran again");
         await settled(`${prefix}-client`, 1, [cluster.worker]);
         assert.equal(tasks(prefix)[0].container, main, "main kept running");
     });
@@ -238,6 +242,46 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
         assert.ok(docker("service", "inspect", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}", `${prefix}-client`).includes(after[0]), "the workers rolled to it");
         await settled(`${prefix}-client`, 1, [cluster.worker]);
         assert.equal(await send("after the config change"), 200);
+        // Each rollout has ended, and every secret a service's spec names (or would roll back to) still exists.
+        const existing = docker("secret", "ls", "--format", "{{.ID}}").split("\n");
+        for (const service of docker("service", "ls", "--format", "{{.Name}}").split("\n")) {
+            const inspect = () => JSON.parse(docker("service", "inspect", service))[0] as { UpdateStatus?: { State: string; Message: string }; Spec: Spec; PreviousSpec?: Spec };
+            type Spec = { TaskTemplate: { ContainerSpec: { Secrets?: { SecretID: string; SecretName: string }[] } } };
+            for (let i = 0; i < 60 && inspect().UpdateStatus?.State === "updating"; i++) {
+                await new Promise((resolve) => setTimeout(resolve, 1000));
+            }
+            const { UpdateStatus, Spec, PreviousSpec } = inspect();
+            console.log(`# swarm: ${service}: ${JSON.stringify(UpdateStatus)}; previous secrets ${JSON.stringify(PreviousSpec?.TaskTemplate.ContainerSpec.Secrets?.map((item) => item.SecretName))}`);
+            assert.ok(UpdateStatus === undefined || UpdateStatus.State === "completed", `${service}'s rollout: ${JSON.stringify(UpdateStatus)}`);
+            for (const secret of Spec.TaskTemplate.ContainerSpec.Secrets ?? []) {
+                assert.ok(existing.includes(secret.SecretID), `${service} names the secret ${secret.SecretName}, which exists`);
+            }
+        }
+    });
+
+    it("rolls back a rollout that fails, up failing with the task's own error; the next up with a good config rolls out", async () => {
+        const overlays = () => docker("secret", "ls", "--filter", `name=${prefix}-overlay-`, "--format", "{{.Name}}").split("\n").filter(Boolean);
+        const good = JSON.stringify({ rc_message: { per_second: 100, burst_count: 101 } });
+        const rolling = Date.now();
+        // A value only Synapse refuses, when it starts: the new main task exits.
+        await setConfig(testStack!, { extraConfig: JSON.stringify({ rc_message: { per_second: 100, burst_count: 101 }, default_room_version: "99" }) });
+        await assert.rejects(up(testStack!), (error: Error) => {
+            assert.match(error.message, new RegExp(`service ${prefix}: the rollout ended rollback_completed`));
+            assert.match(error.message, /non-zero exit \(1\)/);
+            assert.match(error.message, /Unknown default_room_version: 99/);
+            return true;
+        });
+        console.log(`# swarm: failed rollout rolled back in ${seconds(rolling)} s`);
+        await settled(prefix, 1, [cluster.manager]);
+        assert.equal(await send("after the rollback"), 200, "main runs again on the config it had");
+        assert.equal(inVolume(volumeName, ["cat", "/data/moved-marker"]), marker, "the data volume is untouched");
+        await setConfig(testStack!, { extraConfig: good });
+        assert.equal((await up(testStack!)).summary.result, "succeeded");
+        console.log(`# swarm: failed rollout rolled back, then a good config rolled out, in ${seconds(rolling)} s`);
+        assert.equal(overlays().length, 1, `the failed rollout's secrets are swept: ${overlays().join(" ")}`);
+        await settled(`${prefix}-client`, 1, [cluster.worker]);
+        assert.equal(await send("after the good config"), 200);
+        await expectNoChanges(testStack!);
     });
 
     it("moves the workers off a drained node and never the data services", async () => {
@@ -305,7 +349,8 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
         for (let i = 0; i < 30 && cluster.leftovers(cluster.worker).length > 0; i++) {
             await new Promise((resolve) => setTimeout(resolve, 1000));
         }
-        assert.deepEqual(cluster.leftovers(cluster.manager), [], "the manager's engine is clean");
+        const kept = testStack!.output.join("").split("\n").filter((line) => line.includes("volumes: kept"));
+        assert.deepEqual(cluster.leftovers(cluster.manager), [], `the manager's engine is clean ${kept.join("\n")}`);
         assert.deepEqual(cluster.leftovers(cluster.worker), [], "the second node's engine is clean");
     });
 });

@@ -1,5 +1,6 @@
 // Runs the real program (index.ts) under Pulumi's mocks and records every resource it declares.
 // Mocks see inputs, not resource options; the policy pack checks those against a real engine.
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
@@ -67,6 +68,9 @@ function mockState(args: pulumi.runtime.MockResourceArgs, options: RunOptions, s
             return { ...inputs, imageId: "sha256:mockimage", repoDigest: "" };
         case "random:index/randomPassword:RandomPassword":
             return { ...inputs, result: args.name.endsWith("-postgres-password") ? MOCK_DB_PASSWORD : MOCK_PASSWORD };
+        case "random:index/randomId:RandomId":
+            // As the provider draws one: hex from the name, so a test can tell two apart.
+            return { ...inputs, hex: crypto.createHash("sha256").update(args.name).digest("hex").slice(0, 2 * Number(inputs.byteLength)) };
         case "command:local:Command": {
             // The scripts get a JSON request as stdin's first line (file writers get plain content); answer as each would.
             let request: { user?: string } = {};

@@ -91,6 +91,7 @@ describe("a Homeserver on a swarm, under mocks", () => {
         taskSpec: {
             containerSpec: { init: boolean; readOnly: boolean; capDrops: string[]; env?: Record<string, string>; args?: string[]; secrets?: { secretName: string; fileName: string }[]; mounts: { type: string; source?: string }[]; healthcheck?: unknown };
             placement: { constraints: string[] };
+            resources?: { limits: { memoryBytes?: number; nanoCpus?: number } };
             networksAdvanceds: { name: string }[];
         };
     };
@@ -105,6 +106,8 @@ describe("a Homeserver on a swarm, under mocks", () => {
             workers: { client: 2 },
             platform: "swarm",
             swarm: { dataNodeLabel: "synapse.data=true", workerNodeLabel: "synapse.workers=true" },
+            memoryLimitMb: 1024,
+            cpuLimit: "1.5",
         });
         await new Promise((resolve) => setTimeout(resolve, 500));
         services = Object.fromEntries(declared.filter((r) => r.type === "docker:index/service:Service").map((r) => [String(r.inputs.name), r.inputs as unknown as Service]));
@@ -134,8 +137,44 @@ describe("a Homeserver on a swarm, under mocks", () => {
             assert.deepEqual(service.taskSpec.containerSpec.capDrops, ["ALL"], name);
             assert.ok(service.taskSpec.containerSpec.healthcheck, name);
             assert.equal(service.updateConfig.failureAction, "rollback", name);
-            assert.ok(service.convergeConfig, name);
+            // The provider's wait ends before Swarm's: the stack waits for Swarm itself.
+            assert.equal(service.convergeConfig, undefined, name);
         }
+    });
+
+    it("waits for each service's rollout as Swarm reports it, failing with the failed tasks' errors and logs", () => {
+        const waits = declared.filter((r) => r.type === "command:local:Command" && r.name.endsWith("-rollout"));
+        assert.deepEqual(waits.map((r) => r.name).sort(), ["chat-edge-rollout", "chat-postgres-rollout", "chat-processes-client-rollout", "chat-processes-main-rollout", "chat-worker-bus-redis-rollout"]);
+        const script = String(waits[0].inputs.create);
+        assert.match(script, /\.UpdateStatus\.State/);
+        assert.match(script, /""\|completed\) want=/);
+        assert.match(script, /report "the rollout ended \$state/);
+        assert.match(script, /docker service ps --no-trunc --filter desired-state=shutdown --format '\{\{\.Name\}\} on \{\{\.Node\}\}: \{\{\.CurrentState\}\} \{\{\.Error\}\}'/);
+        assert.match(script, /docker service logs --raw --tail 20/);
+    });
+
+    it("first checks that the engine it talks to is the swarm manager with the data node's label", () => {
+        const check = declared.find((r) => r.type === "command:local:Command" && r.name === "chat-data-node");
+        assert.ok(check, "a data node check");
+        assert.match(String(check.inputs.create), /docker node inspect self --format '\{\{index \.Spec\.Labels "synapse\.data"\}\}'\)" = true \]/);
+        assert.match(String(check.inputs.create), /has no label synapse\.data=true, which swarm\.dataNodeLabel names/);
+    });
+
+    it("sweeps the secrets and configs no service names, after the rollouts and on destroy, by the stack's labels", () => {
+        const command = (name: string) => declared.find((r) => r.type === "command:local:Command" && r.name === name)!.inputs;
+        const sweep = command("chat-sweep");
+        assert.equal(sweep.create, sweep.update);
+        assert.match(String(sweep.create), /docker \$kind ls --filter "label=io\.synapse-stack\.project=\$SYNAPSE_PROJECT" --filter "label=io\.synapse-stack\.stack=\$SYNAPSE_STACK"/);
+        assert.match(String(sweep.create), /case " \$used " in \*" \$id "\*\) ;; \*\) docker \$kind rm "\$id"/);
+        // The data node check is made first and deleted last: after the services, on destroy.
+        assert.equal(command("chat-data-node").delete, sweep.create);
+        const configs = declared.filter((r) => r.type === "docker:index/serviceConfig:ServiceConfig");
+        assert.deepEqual(configs.map((r) => (r.inputs.labels as { label: string; value: string }[]).find((label) => label.label === "io.synapse-stack.stack")?.value), ["lib"]);
+    });
+
+    it("limits main's memory and CPUs as on one engine, and no worker's", () => {
+        assert.deepEqual(services.chat.taskSpec.resources, { limits: { memoryBytes: 1024 * 1024 ** 2, nanoCpus: 1_500_000_000 } });
+        assert.equal(services["chat-client"].taskSpec.resources, undefined);
     });
 
     it("publishes only the edge, in host mode", () => {
@@ -145,7 +184,7 @@ describe("a Homeserver on a swarm, under mocks", () => {
         }
     });
 
-    it("hands secrets over as Swarm secrets named by their content, never in env or arguments", () => {
+    it("hands secrets over as Swarm secrets, named afresh for each content, never in env or arguments", () => {
         const secrets = declared.filter((r) => r.type === "docker:index/secret:Secret").map((r) => String(r.inputs.name));
         assert.ok(secrets.some((name) => /^chat-overlay-[0-9a-f]{16}$/.test(name)), secrets.join(" "));
         assert.ok(secrets.some((name) => /^chat-replication-[0-9a-f]{16}$/.test(name)), secrets.join(" "));

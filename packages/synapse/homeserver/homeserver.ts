@@ -29,7 +29,7 @@ import { subnetsOf } from "../runtime/networks";
 import { Turn } from "../turn/turn";
 import { Monitoring } from "../monitoring/monitoring";
 import { Platform, swarmWorkerServices } from "../swarm/placement";
-import { overlayNetwork } from "../swarm/service";
+import { dataNodeCheck, overlayNetwork, sweepUnused } from "../swarm/service";
 import { constraintsOf, SWARM_FILES, SwarmBus, SwarmDatabase, SwarmEdge, SwarmProcesses } from "../swarm/parts";
 
 /** The config files the homeserver runs with: the generated one, then the stack's overlay, which wins key by key. */
@@ -129,7 +129,10 @@ export class Homeserver extends pulumi.ComponentResource {
             ...(args.turn ? { "turn.volumeName": args.turn.volumeName ?? named("turn") } : {}),
             ...(args.monitoring ? { "monitoring.volumeName": args.monitoring.volumeName ?? named("metrics") } : {}),
         };
-        const ledger = recordVolumes(`${name}-volumes`, volumeNames, args.retainDataOnDestroy, labels, this);
+        // On a swarm, nothing is made until the engine Pulumi talks to is shown to be the data node.
+        const dataNode = placement && args.swarm ? dataNodeCheck(`${name}-data-node`, args.swarm.dataNodeLabel, labels, this) : undefined;
+        const afterDataNode = dataNode ? [dataNode] : [];
+        const ledger = recordVolumes(`${name}-volumes`, volumeNames, args.retainDataOnDestroy, labels, this, afterDataNode);
         const key = fingerprintKey(`${name}-fingerprint-key`, this);
 
         // A network of the stack's own when the homeserver has company: the edge reaches it there, and it reaches the
@@ -137,7 +140,7 @@ export class Homeserver extends pulumi.ComponentResource {
         // On a swarm they are overlays, internal alike; the database's is attachable, for the port step's container.
         const network =
             placement
-                ? overlayNetwork(`${name}-network`, { name: containerName, internal: false, attachable: false, labels: { project, stack, role: "network" } }, this)
+                ? overlayNetwork(`${name}-network`, { name: containerName, internal: false, attachable: false, labels: { project, stack, role: "network" } }, this, afterDataNode)
                 : args.edge || args.postgres || args.monitoring
                 ? new docker.Network(
                       `${name}-network`,
@@ -146,7 +149,7 @@ export class Homeserver extends pulumi.ComponentResource {
                   )
                 : undefined;
         const databaseNetwork = placement
-            ? overlayNetwork(`${name}-db-network`, { name: pulumi.interpolate`${containerName}-db`, internal: true, attachable: true, labels: { project, stack, role: "database-network" } }, this)
+            ? overlayNetwork(`${name}-db-network`, { name: pulumi.interpolate`${containerName}-db`, internal: true, attachable: true, labels: { project, stack, role: "database-network" } }, this, afterDataNode)
             : args.postgres
             ? new docker.Network(
                   `${name}-db-network`,
@@ -177,7 +180,7 @@ export class Homeserver extends pulumi.ComponentResource {
         // Workers share Redis and a network of their own with main, made before main joins it.
         const busNetwork =
             placement && workers.length > 0
-                ? overlayNetwork(`${name}-worker-bus-network`, { name: pulumi.interpolate`${containerName}-workers`, internal: true, attachable: false, labels: { project, stack, role: "workers-network" } }, this)
+                ? overlayNetwork(`${name}-worker-bus-network`, { name: pulumi.interpolate`${containerName}-workers`, internal: true, attachable: false, labels: { project, stack, role: "workers-network" } }, this, afterDataNode)
                 : undefined;
         const swarmBus =
             placement && busNetwork
@@ -200,6 +203,7 @@ export class Homeserver extends pulumi.ComponentResource {
                           dataConstraint: placement.data,
                           labels,
                           fingerprintKey: key,
+                          dataNodeCheck: afterDataNode,
                       },
                       { parent: this },
                   )
@@ -439,10 +443,15 @@ export class Homeserver extends pulumi.ComponentResource {
                           networkIds: [network, databaseNetwork, busNetwork].filter((item): item is docker.Network => item !== undefined).map((item) => item.id),
                           dataConstraint: placement.data,
                           workerConstraints: placement.workers,
+                          dataNodeCheck: afterDataNode,
                           uid,
                           gid,
                           timezone,
-                          hardening: { ...HOMESERVER_HARDENING, memoryMb: typeof args.memoryLimitMb === "number" ? args.memoryLimitMb : undefined },
+                          hardening: {
+                              ...HOMESERVER_HARDENING,
+                              memoryMb: typeof args.memoryLimitMb === "number" ? args.memoryLimitMb : undefined,
+                              cpus: typeof args.cpuLimit === "string" ? args.cpuLimit : undefined,
+                          },
                           // Data flow from generate and the database's password: main rolls when generate ran again.
                           after: pulumi.interpolate`${generate.runId} ${database.ready.id}${port ? pulumi.interpolate` ${port.step.id}` : ""}`,
                           generate,
@@ -452,6 +461,15 @@ export class Homeserver extends pulumi.ComponentResource {
                       { parent: this },
                   )
                 : undefined;
+        if (processes && database) {
+            // The secrets and configs no service names any more, once every rollout has completed.
+            const services = [processes.main, ...processes.workers];
+            sweepUnused(
+                `${name}-sweep`,
+                { current: services.map((service) => pulumi.jsonStringify(service.taskSpec.containerSpec.apply((spec) => [spec.secrets, spec.configs]))), after: [database.ready, ...processes.ready], labels },
+                this,
+            );
+        }
 
         const container = processes
             ? undefined
@@ -601,7 +619,7 @@ export class Homeserver extends pulumi.ComponentResource {
                 fingerprintKey: key,
             },
             // Main's writes of a stream a worker writes (the admin's account data, its device) wait for that worker.
-            { parent: this, dependsOn: workerSet?.ready ? [workerSet.ready] : (processes?.workers ?? []) },
+            { parent: this, dependsOn: workerSet?.ready ? [workerSet.ready] : (processes?.ready ?? []) },
         );
 
         this.url = url;

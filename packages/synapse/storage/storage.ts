@@ -193,6 +193,7 @@ export function recordVolumes(
     retainOnDestroy: boolean | undefined,
     owner: { project: string; stack: string },
     parent: pulumi.Resource,
+    dependsOn: pulumi.Resource[] = [],
 ): VolumeLedger {
     const refuse = (given: Record<string, string>) => {
         const problems = foreignVolumes(given, owner);
@@ -211,6 +212,6 @@ export function recordVolumes(
             retainOnDestroy,
             owner,
         },
-        { parent },
+        { parent, dependsOn },
     );
 }

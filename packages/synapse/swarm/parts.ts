@@ -19,7 +19,7 @@ import { fingerprint, shellQuote } from "../runtime/scripts";
 import { WORKER_HTTP_PORT, workerConfig } from "../workers/kinds";
 import { REDIS_COMMAND, REDIS_HARDENING } from "../workers/workers";
 import { labelConstraint, type SwarmWorkerService } from "./placement";
-import { contentConfig, contentSecret, serviceFile, type ServiceFile, swarmService, taskContainer } from "./service";
+import { contentConfig, contentSecret, rolloutWait, serviceFile, type ServiceFile, swarmService, taskContainer } from "./service";
 
 type Owner = { project: string; stack: string };
 
@@ -44,6 +44,8 @@ export interface SwarmDatabaseArgs {
     dataConstraint: string;
     labels: Owner;
     fingerprintKey: pulumi.Input<string>;
+    /** The data node check, which its password secret waits for. */
+    dataNodeCheck: pulumi.Resource[];
 }
 
 /** PostgreSQL as a service pinned to the data node, its password a Swarm secret read by initdb and set on every start. */
@@ -58,7 +60,7 @@ export class SwarmDatabase extends pulumi.ComponentResource {
         super("synapse:swarm:Database", name, {}, opts);
         const password = new random.RandomPassword(`${name}-password`, { length: 32, special: false }, { parent: this });
         const image = imageResource(`${name}-image`, args.image, this);
-        const secret = contentSecret(`${name}-password-secret`, { prefix: pulumi.interpolate`${args.serviceName}-password`, content: password.result, fingerprintKey: args.fingerprintKey, labels: { ...args.labels, role: "database" } }, this);
+        const secret = contentSecret(`${name}-password-secret`, { prefix: pulumi.interpolate`${args.serviceName}-password`, content: password.result, fingerprintKey: args.fingerprintKey, labels: { ...args.labels, role: "database" } }, this, args.dataNodeCheck);
         const service = swarmService(
             `${name}-service`,
             {
@@ -87,7 +89,7 @@ export class SwarmDatabase extends pulumi.ComponentResource {
             },
             { parent: this },
         );
-        const server = taskContainer(`${name}-task`, service, this);
+        const server = taskContainer(`${name}-task`, service, this, [rolloutWait(`${name}-rollout`, service, this)]);
         this.ready = passwordStep(`${name}-password-apply`, { server, password: password.result, fingerprintKey: args.fingerprintKey, trigger: server }, this);
         this.synapseConfig = synapseDatabaseConfig(args.serviceName, password.result);
         this.host = service.name;
@@ -122,6 +124,7 @@ export class SwarmBus extends pulumi.ComponentResource {
             },
             { parent: this },
         );
+        rolloutWait(`${name}-redis-rollout`, this.service, this);
         this.redisHost = this.service.name;
         this.replicationSecret = new random.RandomPassword(`${name}-replication-secret`, { length: 40, special: false }, { parent: this }).result;
         this.registerOutputs({});
@@ -180,8 +183,9 @@ export class SwarmEdge extends pulumi.ComponentResource {
             },
             { parent: this },
         );
+        const rollout = rolloutWait(`${name}-rollout`, this.service, this);
         if (args.tls === "internal") {
-            const edge = taskContainer(`${name}-task`, this.service, this);
+            const edge = taskContainer(`${name}-task`, this.service, this, [rollout]);
             const root = new command.local.Command(`${name}-ca`, { create: pulumi.interpolate`docker exec ${edge.apply(shellQuote)} cat ${CA_ROOT_PATH}`, triggers: [edge] }, { parent: this });
             this.caCertificate = root.stdout.apply((pem) => `${pem.trim()}\n`);
         } else {
@@ -225,6 +229,8 @@ export interface SwarmProcessesArgs {
     generate: pulumi.Resource;
     labels: Owner;
     fingerprintKey: pulumi.Input<string>;
+    /** The data node check, which its secrets and configs wait for. */
+    dataNodeCheck: pulumi.Resource[];
 }
 
 /** Main (pinned to the data node with the data volume) and one replicated service per worker kind. */
@@ -233,11 +239,13 @@ export class SwarmProcesses extends pulumi.ComponentResource {
     /** main's running task container, for the admin step. */
     public readonly mainContainer: pulumi.Output<string>;
     public readonly workers: docker.Service[];
+    /** Main's rollout and each worker service's, completed. */
+    public readonly ready: pulumi.Resource[];
 
     constructor(name: string, args: SwarmProcessesArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synapse:swarm:Processes", name, {}, opts);
         const secret = (role: string, content: pulumi.Input<string>) =>
-            contentSecret(`${name}-${role}`, { prefix: pulumi.interpolate`${args.mainName}-${role}`, content, fingerprintKey: args.fingerprintKey, labels: { ...args.labels, role } }, this);
+            contentSecret(`${name}-${role}`, { prefix: pulumi.interpolate`${args.mainName}-${role}`, content, fingerprintKey: args.fingerprintKey, labels: { ...args.labels, role } }, this, args.dataNodeCheck);
         const overlay = serviceFile(secret("overlay", args.overlay), fileName(SWARM_FILES.overlay));
         const replication = args.replicationSecret === undefined ? [] : [serviceFile(secret("replication", args.replicationSecret), fileName(SWARM_FILES.replicationSecret))];
         const owner = { uid: args.uid, gid: args.gid };
@@ -264,7 +272,8 @@ export class SwarmProcesses extends pulumi.ComponentResource {
             },
             { parent: this },
         );
-        this.mainContainer = taskContainer(`${name}-main-task`, this.main, this);
+        const mainRollout = rolloutWait(`${name}-main-rollout`, this.main, this);
+        this.mainContainer = taskContainer(`${name}-main-task`, this.main, this, [mainRollout]);
 
         // What workers on other nodes read of the data volume: the generated config and the signing key, as secrets.
         const generated = (role: string, path: pulumi.Input<string>) =>
@@ -296,8 +305,10 @@ export class SwarmProcesses extends pulumi.ComponentResource {
                     // The key and logs are not in the data volume on a worker's node: the secret's key, logs to stderr.
                     content: JSON.stringify({ ...workerConfig(worker, args.federation), signing_key_path: SWARM_FILES.signingKey, log_config: null }, null, 2),
                     fingerprintKey: args.fingerprintKey,
+                    labels: { ...args.labels, role: "worker" },
                 },
                 this,
+                args.dataNodeCheck,
             );
             return swarmService(
                 `${name}-${worker.name}`,
@@ -312,8 +323,9 @@ export class SwarmProcesses extends pulumi.ComponentResource {
                     fileOwner: owner,
                     networks: args.networkIds,
                     health: { tests: ["curl", "-fSs", `http://localhost:${WORKER_HTTP_PORT}/health`], startPeriod: "45s" },
-                    // No data volume: the media store path Synapse makes at start is scratch.
-                    hardening: { ...args.hardening, tmpfs: { ...args.hardening.tmpfs, "/data": "rw,nosuid,nodev,size=16m" } },
+                    // No data volume: the media store path Synapse makes at start is scratch. The memory and CPU
+                    // limits are main's, as on one engine.
+                    hardening: { ...args.hardening, memoryMb: undefined, cpus: undefined, tmpfs: { ...args.hardening.tmpfs, "/data": "rw,nosuid,nodev,size=16m" } },
                     constraints: args.workerConstraints,
                     replicas: worker.replicas,
                     order: "start-first",
@@ -321,9 +333,10 @@ export class SwarmProcesses extends pulumi.ComponentResource {
                     labels: { ...args.labels, role: "worker" },
                 },
                 // Workers refuse to start before main has migrated the database.
-                { parent: this, dependsOn: [this.main] },
+                { parent: this, dependsOn: [mainRollout] },
             );
         });
+        this.ready = [mainRollout, ...this.workers.map((worker, i) => rolloutWait(`${name}-${args.workers[i].name}-rollout`, worker, this))];
         this.registerOutputs({});
     }
 }

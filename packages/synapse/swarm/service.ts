@@ -3,8 +3,9 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
 import { type Hardening, LOG_OPTIONS } from "../runtime/hardening";
-import { labelList, ownerLabels, SERVICE_LABEL } from "../runtime/labels";
+import { LABEL_PREFIX, labelList, ownerLabels, SERVICE_LABEL } from "../runtime/labels";
 import { fingerprint, shellQuote } from "../runtime/scripts";
 
 /** A file a service's tasks read: a Swarm secret or config, at a path (secrets: a name in /run/secrets). */
@@ -53,8 +54,8 @@ export interface SwarmServiceArgs {
 /**
  * A Swarm service: DNS round robin (no virtual IP, which needs IPVS), tasks with an init (Python as PID 1 ignores
  * SIGTERM), a read-only root with the hardening's tmpfs mounts, every capability dropped but the hardening's, rotated
- * logs, health-gated rollouts that roll back on failure, and `up` waiting for convergence. A failed create makes the
- * provider delete the service: named volumes are never deleted with a service, so that can never touch data.
+ * logs, and health-gated rollouts that roll back on failure; `up` waits for them with rolloutWait. Named volumes are
+ * never deleted with a service, so deleting one can never touch data.
  */
 export function swarmService(name: string, args: SwarmServiceArgs, opts: pulumi.CustomResourceOptions): docker.Service {
     // Sorted by key, as the provider reads them back: another order would plan an update on every up.
@@ -107,14 +108,25 @@ export function swarmService(name: string, args: SwarmServiceArgs, opts: pulumi.
                 logDriver: { name: "json-file", options: LOG_OPTIONS },
                 // The window as the provider reads it back (no window): unset, every up would plan an update.
                 restartPolicy: { condition: "any", delay: "2s", window: "0s" },
-                resources: args.hardening.memoryMb !== undefined ? { limits: { memoryBytes: args.hardening.memoryMb * 1024 ** 2 } } : undefined,
+                resources: limitsOf(args.hardening),
             },
             updateConfig: { ...rollout, failureAction: "rollback" },
             rollbackConfig: { ...rollout, failureAction: "pause" },
-            convergeConfig: { delay: "2s", timeout: "5m" },
+            // No convergeConfig: the provider's wait ends while Swarm still monitors the new tasks, and reports a
+            // rollback without the task's error; rolloutWait waits for Swarm itself, and says why a rollout failed.
         },
         opts,
     );
+}
+
+/** A hardening's memory and CPU limits as a task's resource limits; none without either. */
+function limitsOf(hardening: Hardening): docker.types.input.ServiceTaskSpecResources | undefined {
+    const limits = {
+        ...(hardening.memoryMb !== undefined ? { memoryBytes: hardening.memoryMb * 1024 ** 2 } : {}),
+        // In billionths of a CPU, as Docker keeps them ("1.5" CPUs is 1500000000).
+        ...(hardening.cpus !== undefined ? { nanoCpus: Math.round(Number(hardening.cpus) * 1e9) } : {}),
+    };
+    return Object.keys(limits).length > 0 ? { limits } : undefined;
 }
 
 /** A tmpfs size option (size=64m) in bytes. */
@@ -124,41 +136,85 @@ function tmpfsBytes(options: string): number | undefined {
 }
 
 /**
- * A Swarm secret named by a keyed fingerprint of its content: Swarm secrets cannot change, so a new content is a new
- * secret, the services using it roll to it, and the old one is deleted after them (Docker refuses while one uses it).
+ * A name for a Swarm secret or config: the prefix and a random suffix drawn again whenever the content's keyed
+ * fingerprint changes. Never a name used before, even when a config goes back to an earlier content: the earlier
+ * object may still exist, kept by a service Swarm rolled back to it.
  */
+function contentName(name: string, args: { prefix: pulumi.Input<string>; content: pulumi.Input<string>; fingerprintKey: pulumi.Input<string> }, parent: pulumi.Resource): pulumi.Output<string> {
+    const suffix = new random.RandomId(`${name}-name`, { byteLength: 8, keepers: { content: fingerprint(args.content, args.fingerprintKey) } }, { parent });
+    return pulumi.interpolate`${args.prefix}-${suffix.hex}`;
+}
+
+/**
+ * Swarm secrets and configs cannot change, so a new content is a new object, the services using it roll to it, and
+ * the old one is removed by sweepUnused once no service names it: not by Pulumi, which would delete it even while a
+ * service that a failed rollout rolled back still uses it (Docker refuses, and every later `up` would fail on it).
+ */
+const SWEPT: pulumi.CustomResourceOptions = { retainOnDelete: true, deleteBeforeReplace: false };
+
+/** A Swarm secret with a fresh name for each content (contentName), removed by sweepUnused. */
 export function contentSecret(
     name: string,
     args: { prefix: pulumi.Input<string>; content: pulumi.Input<string>; fingerprintKey: pulumi.Input<string>; labels: { project: string; stack: string; role: string } },
     parent: pulumi.Resource,
+    after: pulumi.Resource[] = [],
 ): docker.Secret {
     const content = pulumi.secret(args.content);
     return new docker.Secret(
         name,
         {
-            name: pulumi.interpolate`${args.prefix}-${fingerprint(content, args.fingerprintKey)}`,
+            name: contentName(name, { ...args, content }, parent),
             data: pulumi.secret(pulumi.output(content).apply((text) => Buffer.from(text).toString("base64"))),
             labels: labelList(ownerLabels(args.labels.project, args.labels.stack, args.labels.role)),
         },
-        // The provider asks to delete a secret before its replacement, which Docker refuses while a service uses it:
-        // the new one (another name) first, the services roll to it, then the old one goes.
-        { parent, additionalSecretOutputs: ["data"], deleteBeforeReplace: false },
+        { parent, additionalSecretOutputs: ["data"], dependsOn: after, ...SWEPT },
     );
 }
 
-/** A Swarm config (not secret) named by its content, as contentSecret. */
+/** A Swarm config (not secret) with a fresh name for each content, as contentSecret. */
 export function contentConfig(
     name: string,
-    args: { prefix: pulumi.Input<string>; content: pulumi.Input<string>; fingerprintKey: pulumi.Input<string> },
+    args: { prefix: pulumi.Input<string>; content: pulumi.Input<string>; fingerprintKey: pulumi.Input<string>; labels: { project: string; stack: string; role: string } },
     parent: pulumi.Resource,
+    after: pulumi.Resource[] = [],
 ): docker.ServiceConfig {
     return new docker.ServiceConfig(
         name,
         {
-            name: pulumi.interpolate`${args.prefix}-${fingerprint(args.content, args.fingerprintKey)}`,
+            name: contentName(name, args, parent),
             data: pulumi.output(args.content).apply((text) => Buffer.from(text).toString("base64")),
+            labels: labelList(ownerLabels(args.labels.project, args.labels.stack, args.labels.role)),
         },
-        { parent, deleteBeforeReplace: false },
+        { parent, dependsOn: after, ...SWEPT },
+    );
+}
+
+/**
+ * Removes the stack's secrets and configs (by its owner labels) that no service's spec names. Run after every rollout
+ * has completed, whenever the set the stack uses changes, and on destroy (by dataNodeCheck's delete, which comes after
+ * every service's), when none is named any more.
+ */
+export const SWEEP_UNUSED = [
+    `used=$(for service in $(docker service ls -q); do docker service inspect --format '{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretID}} {{end}}{{range .Spec.TaskTemplate.ContainerSpec.Configs}}{{.ConfigID}} {{end}}' "$service"; done); `,
+    `for kind in secret config; do docker $kind ls --filter "label=${LABEL_PREFIX}.project=$SYNAPSE_PROJECT" --filter "label=${LABEL_PREFIX}.stack=$SYNAPSE_STACK" --format '{{.ID}} {{.Name}}' | `,
+    `while read -r id name; do case " $used " in *" $id "*) ;; *) docker $kind rm "$id" >/dev/null && echo "removed the unused $kind $name" >&2 ;; esac; done; done; true`,
+].join("");
+
+/** The sweep after the rollouts (`after`), run again whenever the secrets and configs the stack uses (`current`) change. */
+export function sweepUnused(
+    name: string,
+    args: { current: pulumi.Input<string>[]; after: pulumi.Resource[]; labels: { project: string; stack: string } },
+    parent: pulumi.Resource,
+): command.local.Command {
+    return new command.local.Command(
+        name,
+        {
+            create: SWEEP_UNUSED,
+            update: SWEEP_UNUSED,
+            environment: { SYNAPSE_PROJECT: args.labels.project, SYNAPSE_STACK: args.labels.stack, SYNAPSE_IN_USE: pulumi.all(args.current).apply((names) => names.join(" ")) },
+            logging: "stderr",
+        },
+        { parent, dependsOn: args.after },
     );
 }
 
@@ -167,17 +223,49 @@ export function serviceFile(resource: docker.Secret | docker.ServiceConfig, targ
     return { id: resource.id, name: resource.name as pulumi.Output<string>, target };
 }
 
+/** How long a service's rollout (or first start) may take before `up` fails with its tasks' errors. */
+const ROLLOUT_SECONDS = 300;
+
+/**
+ * Waits, after each change of a service's spec, until Swarm says its rollout has completed and every replica runs
+ * (healthy: a task with a health check only runs once it passes). A rollout Swarm rolled back or paused, or one that
+ * does not finish in time, fails `up` with Swarm's message, the last tasks' errors and the last failed one's log lines.
+ * Whatever waits on it (a replaced secret's deletion comes last in an update) waits until no rollback can follow.
+ */
+export function rolloutWait(name: string, service: docker.Service, parent: pulumi.Resource): command.local.Command {
+    const script = [
+        `report() { echo "service $SERVICE: $1" >&2; docker service ps --no-trunc --filter desired-state=shutdown --format '{{.Name}} on {{.Node}}: {{.CurrentState}} {{.Error}}' "$SERVICE" | head -n 3 >&2; `,
+        `task=$(docker service ps --no-trunc --filter desired-state=shutdown --format '{{.ID}} {{.CurrentState}}' "$SERVICE" | awk '$2 == "Failed" || $2 == "Rejected" { print $1; exit }'); `,
+        `[ -z "$task" ] || { echo "its last log lines:" >&2; docker service logs --raw --tail 20 "$task" >&2 2>&1; }; exit 1; }; `,
+        `for i in $(seq ${ROLLOUT_SECONDS}); do `,
+        `state=$(docker service inspect --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "$SERVICE") || exit 1; `,
+        `case "$state" in `,
+        `""|completed) want=$(docker service inspect --format '{{.Spec.Mode.Replicated.Replicas}}' "$SERVICE"); `,
+        `running=$(docker service ps --filter desired-state=running --format '{{.CurrentState}}' "$SERVICE" | grep -c '^Running' || true); `,
+        `[ "$running" -ge "$want" ] && exit 0 ;; `,
+        `updating|rollback_started) ;; `,
+        `*) report "the rollout ended $state: $(docker service inspect --format '{{.UpdateStatus.Message}}' "$SERVICE")" ;; `,
+        `esac; sleep 1; done; `,
+        `report "not rolled out within ${ROLLOUT_SECONDS} s"`,
+    ].join("");
+    return new command.local.Command(
+        name,
+        { create: script, environment: { SERVICE: service.name }, triggers: [pulumi.jsonStringify(service.taskSpec), pulumi.jsonStringify(service.mode)], logging: "stderr" },
+        { parent },
+    );
+}
+
 /**
  * The name of a running task container of a service on this engine (the data node's), read again whenever the
  * service's spec changes: what the one-shot steps `docker exec` into.
  */
-export function taskContainer(name: string, service: docker.Service, parent: pulumi.Resource): pulumi.Output<string> {
+export function taskContainer(name: string, service: docker.Service, parent: pulumi.Resource, after: pulumi.Resource[] = []): pulumi.Output<string> {
     const find = service.name.apply(
         (serviceName) =>
             `for i in $(seq 120); do found=$(docker ps --filter ${shellQuote(`label=${SERVICE_LABEL}=${serviceName}`)} --filter health=healthy --format '{{.Names}}' | head -n 1); ` +
             `[ -n "$found" ] && { echo "$found"; exit 0; }; sleep 1; done; echo "no healthy task of ${serviceName} on this engine" >&2; exit 1`,
     );
-    const lookup = new command.local.Command(name, { create: find, triggers: [pulumi.jsonStringify(service.taskSpec)] }, { parent });
+    const lookup = new command.local.Command(name, { create: find, triggers: [pulumi.jsonStringify(service.taskSpec)] }, { parent, dependsOn: after });
     return lookup.stdout.apply((stdout) => stdout.trim());
 }
 
@@ -186,6 +274,7 @@ export function overlayNetwork(
     name: string,
     args: { name: pulumi.Input<string>; internal: boolean; attachable: boolean; labels: { project: string; stack: string; role: string } },
     parent: pulumi.Resource,
+    dependsOn: pulumi.Resource[] = [],
 ): docker.Network {
     return new docker.Network(
         name,
@@ -196,6 +285,32 @@ export function overlayNetwork(
             attachable: args.attachable,
             labels: labelList(ownerLabels(args.labels.project, args.labels.stack, args.labels.role)),
         },
-        { parent, deleteBeforeReplace: true },
+        { parent, deleteBeforeReplace: true, dependsOn },
+    );
+}
+
+/**
+ * Fails the deployment before any volume, network or service of a swarm stack exists unless the engine the provider
+ * talks to is a swarm manager with the data node's label: the volumes and the one-shot steps are on that engine, and
+ * services placed on another node would start there on new, empty volumes.
+ */
+export function dataNodeCheck(name: string, label: string, owner: { project: string; stack: string }, parent: pulumi.Resource): command.local.Command {
+    const [key, value] = label.split("=", 2);
+    const labelled = shellQuote(`{{index .Spec.Labels "${key}"}}`);
+    return new command.local.Command(
+        name,
+        {
+            create:
+                `node=$(docker node inspect self --format '{{.Description.Hostname}}' 2>&1) || ` +
+                `{ echo "platform swarm needs DOCKER_HOST at the swarm manager that holds the data, but this Docker engine answers: $node" >&2; exit 1; }; ` +
+                `[ "$(docker node inspect self --format ${labelled})" = ${shellQuote(value)} ] || ` +
+                `{ echo "this Docker engine's node ($node) has no label ${label}, which swarm.dataNodeLabel names: the volumes and one-shot steps are made on this engine, so its node must hold the data. ` +
+                `Label it (docker node update --label-add ${label} $node), or set DOCKER_HOST to the manager that has the label" >&2; exit 1; }`,
+            // On destroy, after every service is gone: the secrets and configs the sweeps leave to Docker.
+            delete: SWEEP_UNUSED,
+            environment: { SYNAPSE_PROJECT: owner.project, SYNAPSE_STACK: owner.stack },
+            triggers: [label],
+        },
+        { parent },
     );
 }
