@@ -114,6 +114,37 @@ new PolicyPack("synapse-invariants", {
             },
         },
         {
+            name: "services-are-hardened",
+            description:
+                "Swarm services run with an init, every capability dropped but a listed few, a read-only root, rotated logs, a health check and a rollout that rolls back on failure.",
+            enforcementLevel: "mandatory",
+            validateResource: validateResourceOfType(docker.Service, (service, _args, reportViolation) => {
+                const container = service.taskSpec.containerSpec;
+                const missing = [
+                    container.init !== true && "init",
+                    !(container.capDrops ?? []).includes("ALL") && "capDrops ALL",
+                    container.readOnly !== true && "readOnly",
+                    !service.taskSpec.logDriver?.options?.["max-size"] && "logDriver max-size",
+                    !container.healthcheck?.tests?.length && "healthcheck",
+                    service.updateConfig?.failureAction !== "rollback" && "updateConfig.failureAction rollback",
+                ].filter(Boolean);
+                if (missing.length > 0) {
+                    reportViolation(`missing ${missing.join(", ")}`);
+                }
+            }),
+        },
+        {
+            name: "swarm-secrets-exist-before-their-replacement",
+            description:
+                "A Swarm secret or config is never deleted before its replacement exists: Docker refuses to delete one a service uses, and the services must roll to the new one first.",
+            enforcementLevel: "mandatory",
+            validateResource: (args, reportViolation) => {
+                if ((args.isType(docker.Secret) || args.isType(docker.ServiceConfig)) && args.opts.deleteBeforeReplace === true) {
+                    reportViolation(`${args.name} is deleted before its replacement; leave deleteBeforeReplace unset`);
+                }
+            },
+        },
+        {
             name: "images-are-pinned",
             description: "Images are pinned to a tag other than latest, or to a digest.",
             enforcementLevel: "mandatory",
@@ -126,6 +157,12 @@ new PolicyPack("synapse-invariants", {
                 validateResourceOfType(docker.Container, (container, _args, reportViolation) => {
                     if (container.image && !isPinned(container.image)) {
                         reportViolation(`image "${container.image}" is not pinned to a release tag or digest`);
+                    }
+                }),
+                validateResourceOfType(docker.Service, (service, _args, reportViolation) => {
+                    const image = service.taskSpec.containerSpec.image;
+                    if (image && !isPinned(image)) {
+                        reportViolation(`image "${image}" is not pinned to a release tag or digest`);
                     }
                 }),
             ],

@@ -18,10 +18,23 @@ describe("the policy pack on real previews", { timeout: 10 * 60_000 }, () => {
         }
     });
 
-    it("passes the stack as configured for dev and for the production profile (on loopback)", async () => {
-        for (const env of ["dev", "prod"]) {
+    it("passes the stack as configured for dev, for the production profile (on loopback) and on a swarm", async () => {
+        for (const env of ["dev", "prod", "swarm"]) {
             const config: Record<string, string> =
-                env === "prod"
+                env === "swarm"
+                    ? {
+                          // Previewed only: nothing reaches a swarm before an update.
+                          platform: "swarm",
+                          swarm: JSON.stringify({ dataNodeLabel: "synapse.data=true", workerNodeLabel: "synapse.workers=true" }),
+                          database: "postgres",
+                          postgresImage: recordedImage("postgres"),
+                          tls: "internal",
+                          caddyImage: recordedImage("caddy"),
+                          httpsPort: String(await freePort()),
+                          workers: JSON.stringify({ client: 2 }),
+                          redisImage: recordedImage("redis"),
+                      }
+                    : env === "prod"
                     ? {
                           retainDataOnDestroy: "true",
                           uid: "991",
@@ -99,8 +112,12 @@ describe("the policy pack on real previews", { timeout: 10 * 60_000 }, () => {
             "fixed-names-are-freed-before-replacement docker:index/volume:Volume named-volume",
             "helper-containers-are-hardened command:local:Command bare-helper",
             "images-are-pinned docker:index/remoteImage:RemoteImage unpinned",
+            "images-are-pinned docker:index/service:Service bare-service",
             "ports-bind-to-allowed-addresses docker:index/container:Container exposed",
+            "services-are-hardened docker:index/service:Service bare-service",
+            "swarm-secrets-exist-before-their-replacement docker:index/secret:Secret deleted-secret",
         ]);
+        assert.match(output, /missing init, capDrops ALL, readOnly, logDriver max-size, healthcheck, updateConfig\.failureAction rollback/);
         // Words after the image are the container's arguments: they harden nothing.
         assert.match(output, /its create command starts a container without --security-opt no-new-privileges:true, --read-only, --pids-limit;/);
     });

@@ -309,6 +309,7 @@ export function dataNodeCheck(name: string, label: string, owner: { project: str
             // On destroy, after every service is gone: the secrets and configs the sweeps leave to Docker.
             delete: SWEEP_UNUSED,
             environment: { SYNAPSE_PROJECT: owner.project, SYNAPSE_STACK: owner.stack },
+            logging: "stderr",
             triggers: [label],
         },
         { parent },

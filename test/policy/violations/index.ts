@@ -18,3 +18,8 @@ new command.local.Command("chatty-secret", { create: "cat >/dev/null", stdin: "n
 new command.local.Command("bare-helper", {
     create: "docker rm -f scratch >/dev/null 2>&1; docker run --rm --cap-drop ALL --network none busybox:1.36 --read-only --pids-limit 8",
 });
+
+// A service with none of the hardening, and a secret deleted before its replacement exists.
+new docker.Service("bare-service", { name: "policy-violation-service", taskSpec: { containerSpec: { image: "busybox:latest" } } });
+
+new docker.Secret("deleted-secret", { name: "policy-violation-secret", data: Buffer.from("x").toString("base64") }, { deleteBeforeReplace: true });
