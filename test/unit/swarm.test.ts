@@ -96,10 +96,11 @@ describe("a Homeserver on a swarm, under mocks", () => {
         };
     };
     let services: Record<string, Service>;
+    let image: { reference: string; id: string };
 
     before(async () => {
         await installMocks("lib", "chat.example.org");
-        new Homeserver("chat", {
+        const homeserver = new Homeserver("chat", {
             serverName: "chat.example.org",
             postgres: {},
             edge: { tls: "internal", httpsPort: 8443 },
@@ -110,7 +111,12 @@ describe("a Homeserver on a swarm, under mocks", () => {
             cpuLimit: "1.5",
         });
         await new Promise((resolve) => setTimeout(resolve, 500));
+        image = await new Promise((resolve) => homeserver.image.apply(resolve));
         services = Object.fromEntries(declared.filter((r) => r.type === "docker:index/service:Service").map((r) => [String(r.inputs.name), r.inputs as unknown as Service]));
+    });
+
+    it("names in its image output the image id it resolved on the data node, as on one engine", () => {
+        assert.equal(image.id, "sha256:mockimage");
     });
 
     it("runs every long-running part as a service and no container", () => {

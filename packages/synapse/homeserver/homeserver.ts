@@ -537,7 +537,7 @@ export class Homeserver extends pulumi.ComponentResource {
         // The running main process the admin step reaches: the container, or on a swarm its task on the data node.
         const main = container
             ? { name: container.name, id: container.id, image: container.image }
-            : { name: processes!.mainContainer, id: processes!.mainContainer, image: processes!.main.taskSpec.containerSpec.image };
+            : { name: processes!.mainContainer, id: processes!.mainContainer, image: image.imageId };
 
         // Workers refuse to start before main has migrated the database: they wait until main answers /health.
         const workerSet =
