@@ -69,6 +69,8 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
         platform: "swarm",
         swarm: JSON.stringify({ dataNodeLabel: DATA_LABEL, workerNodeLabel: WORKERS_LABEL }),
     };
+    /** The main service's overlay secrets on the manager. */
+    const overlays = () => docker("secret", "ls", "--filter", `name=${prefix}-overlay-`, "--format", "{{.Name}}").split("\n").filter(Boolean);
     /** npm run backup / restore, as a user runs them, against the test's stack on the manager. */
     const npm = (script: "backup" | "restore", args: string[]) => spawnSync("npm", ["run", "-s", script, "--", ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, ...testStack!.env } });
     const login = async () => {
@@ -228,7 +230,6 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
     });
 
     it("rolls every process to a changed config as a new secret, and removes the old one", async () => {
-        const overlays = () => docker("secret", "ls", "--filter", `name=${prefix}-overlay-`, "--format", "{{.Name}}").split("\n").filter(Boolean);
         const [before] = overlays();
         const main = tasks(prefix)[0].container;
         const rolling = Date.now();
@@ -245,13 +246,12 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
         // Each rollout has ended, and every secret a service's spec names (or would roll back to) still exists.
         const existing = docker("secret", "ls", "--format", "{{.ID}}").split("\n");
         for (const service of docker("service", "ls", "--format", "{{.Name}}").split("\n")) {
-            const inspect = () => JSON.parse(docker("service", "inspect", service))[0] as { UpdateStatus?: { State: string; Message: string }; Spec: Spec; PreviousSpec?: Spec };
+            const inspect = () => JSON.parse(docker("service", "inspect", service))[0] as { UpdateStatus?: { State: string; Message: string }; Spec: Spec };
             type Spec = { TaskTemplate: { ContainerSpec: { Secrets?: { SecretID: string; SecretName: string }[] } } };
             for (let i = 0; i < 60 && inspect().UpdateStatus?.State === "updating"; i++) {
                 await new Promise((resolve) => setTimeout(resolve, 1000));
             }
-            const { UpdateStatus, Spec, PreviousSpec } = inspect();
-            console.log(`# swarm: ${service}: ${JSON.stringify(UpdateStatus)}; previous secrets ${JSON.stringify(PreviousSpec?.TaskTemplate.ContainerSpec.Secrets?.map((item) => item.SecretName))}`);
+            const { UpdateStatus, Spec } = inspect();
             assert.ok(UpdateStatus === undefined || UpdateStatus.State === "completed", `${service}'s rollout: ${JSON.stringify(UpdateStatus)}`);
             for (const secret of Spec.TaskTemplate.ContainerSpec.Secrets ?? []) {
                 assert.ok(existing.includes(secret.SecretID), `${service} names the secret ${secret.SecretName}, which exists`);
@@ -260,7 +260,6 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
     });
 
     it("rolls back a rollout that fails, up failing with the task's own error; the next up with a good config rolls out", async () => {
-        const overlays = () => docker("secret", "ls", "--filter", `name=${prefix}-overlay-`, "--format", "{{.Name}}").split("\n").filter(Boolean);
         const good = JSON.stringify({ rc_message: { per_second: 100, burst_count: 101 } });
         const rolling = Date.now();
         // A value only Synapse refuses, when it starts: the new main task exits.

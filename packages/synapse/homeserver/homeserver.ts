@@ -29,7 +29,8 @@ import { subnetsOf } from "../runtime/networks";
 import { Turn } from "../turn/turn";
 import { Monitoring } from "../monitoring/monitoring";
 import { Platform, swarmWorkerServices } from "../swarm/placement";
-import { dataNodeCheck, overlayNetwork, sweepUnused } from "../swarm/service";
+import { sweepUnused } from "../swarm/files";
+import { dataNodeCheck, overlayNetwork } from "../swarm/service";
 import { constraintsOf, SWARM_FILES, SwarmBus, SwarmDatabase, SwarmEdge, SwarmProcesses } from "../swarm/parts";
 
 /** The config files the homeserver runs with: the generated one, then the stack's overlay, which wins key by key. */

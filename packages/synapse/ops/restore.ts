@@ -20,7 +20,6 @@ import {
     pulumi,
     say,
     scaleService,
-    serviceExists,
     sha256,
     type StackFacts,
     stackFacts,
@@ -235,7 +234,8 @@ if (require.main === module) {
             throw new OpsError("usage: npm run restore -- --stack <name> [--homeserver <name>] <archive> [--force]");
         }
         const facts = stackFacts(options.stack, options.homeserver);
-        if (facts.platform === "swarm" ? !serviceExists(facts.container) : containerState(facts.container) === "missing") {
+        // On a swarm, stackFacts has read main's service already.
+        if (facts.platform !== "swarm" && containerState(facts.container) === "missing") {
             throw new OpsError(`stack ${facts.stack} has no homeserver container: run \`pulumi up\` (a fresh stack), then restore`);
         }
         const { manifest, overwritten } = await restore(facts, path.resolve(positional[0]), options.force === "true");

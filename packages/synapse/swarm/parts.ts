@@ -19,7 +19,8 @@ import { fingerprint, shellQuote } from "../runtime/scripts";
 import { WORKER_HTTP_PORT, workerConfig } from "../workers/kinds";
 import { REDIS_COMMAND, REDIS_HARDENING } from "../workers/workers";
 import { labelConstraint, type SwarmWorkerService } from "./placement";
-import { contentConfig, contentSecret, rolloutWait, serviceFile, type ServiceFile, swarmService, taskContainer } from "./service";
+import { contentConfig, contentSecret, serviceFile, type ServiceFile } from "./files";
+import { rolloutWait, swarmService, taskContainer } from "./service";
 
 type Owner = { project: string; stack: string };
 
