@@ -187,11 +187,11 @@ export class Homeserver extends pulumi.ComponentResource {
             placement && busNetwork
                 ? new SwarmBus(
                       `${name}-worker-bus`,
-                      { image: args.workers?.redisImage ?? DEFAULTS.redisImage, serviceName: pulumi.interpolate`${containerName}-redis`, networkId: busNetwork.id, dataConstraint: placement.data, labels },
+                      { image: args.workers?.redisImage ?? DEFAULTS.redisImage, serviceName: pulumi.interpolate`${containerName}-redis`, networkId: busNetwork.id, dataConstraint: placement.data, labels, after: [ledger] },
                       { parent: this },
                   )
                 : undefined;
-        const bus = workers.length > 0 && !placement ? new WorkerBus(`${name}-worker-bus`, { redisImage: args.workers?.redisImage, containerName, labels }, { parent: this }) : undefined;
+        const bus = workers.length > 0 && !placement ? new WorkerBus(`${name}-worker-bus`, { redisImage: args.workers?.redisImage, containerName, labels, after: [ledger] }, { parent: this }) : undefined;
         const database =
             placement && args.postgres && databaseNetwork
                 ? new SwarmDatabase(

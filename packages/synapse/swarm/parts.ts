@@ -105,7 +105,12 @@ export class SwarmBus extends pulumi.ComponentResource {
     public readonly replicationSecret: pulumi.Output<string>;
     public readonly service: docker.Service;
 
-    constructor(name: string, args: { image: pulumi.Input<string>; serviceName: pulumi.Input<string>; networkId: pulumi.Input<string>; dataConstraint: string; labels: Owner }, opts?: pulumi.ComponentResourceOptions) {
+    /** `after`: what Redis is made after and deleted before, as WorkerBus's (the volume ledger). */
+    constructor(
+        name: string,
+        args: { image: pulumi.Input<string>; serviceName: pulumi.Input<string>; networkId: pulumi.Input<string>; dataConstraint: string; labels: Owner; after: pulumi.Resource[] },
+        opts?: pulumi.ComponentResourceOptions,
+    ) {
         super("synapse:swarm:WorkerBus", name, {}, opts);
         const image = imageResource(`${name}-redis-image`, args.image, this);
         this.service = swarmService(
@@ -123,7 +128,7 @@ export class SwarmBus extends pulumi.ComponentResource {
                 stopGracePeriod: "10s",
                 labels: { ...args.labels, role: "redis" },
             },
-            { parent: this },
+            { parent: this, dependsOn: args.after },
         );
         rolloutWait(`${name}-redis-rollout`, this.service, this);
         this.redisHost = this.service.name;

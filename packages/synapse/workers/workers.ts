@@ -32,6 +32,11 @@ export interface WorkerBusArgs {
     containerName: pulumi.Input<string>;
     /** Owner labels: project and stack. */
     labels: { project: string; stack: string };
+    /**
+     * What Redis is made after and deleted before: the volume ledger, whose destroy deletes the volumes only once no
+     * container of the stack is left (Redis mounts none, so nothing else orders it before the ledger).
+     */
+    after?: pulumi.Resource[];
 }
 
 /**
@@ -75,7 +80,7 @@ export class WorkerBus extends pulumi.ComponentResource {
                 ...containerHardening(REDIS_HARDENING),
                 labels: labelList(ownerLabels(project, stack, "redis")),
             },
-            { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["healthcheck"] },
+            { parent: this, deleteBeforeReplace: true, replaceOnChanges: ["healthcheck"], dependsOn: args.after },
         );
         new PidsLimit(`${name}-redis-pids`, { containerName: redis.name, containerId: redis.id, limit: REDIS_HARDENING.pidsLimit }, { parent: this });
         this.networkName = network.name;
