@@ -17,7 +17,16 @@ beside=()
 for file in test/e2e/*.test.ts; do
     [ "$file" = "$alone" ] || beside+=("$file")
 done
+# Each lane's output is kept until the end: a failure in the first lane is repeated last, where a CI log's tail shows it.
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 status=0
-run --test-concurrency=2 "${beside[@]}" || status=1
-run --test-concurrency=1 "$alone" || status=1
+run --test-concurrency=2 "${beside[@]}" 2>&1 | tee "$logs/1-shared" || status=1
+run --test-concurrency=1 "$alone" 2>&1 | tee "$logs/2-faults" || status=1
+if [ "$status" -ne 0 ]; then
+    echo "e2e: what failed, lane by lane (the first 300 lines of each lane's summary):"
+    for log in "$logs"/*; do
+        sed -n '/^✖ failing tests:/,$p' "$log" | head -n 300
+    done
+fi
 exit "$status"
