@@ -43,7 +43,7 @@ export function readPlatform(reader: Reader, config: SynapseConfig): Pick<Synaps
             `synapse:bindAddress ${reader.shown("bindAddress", bindAddress)} cannot be kept with synapse:platform swarm: ${SWARM_PUBLISHING}; leave synapse:bindAddress unset (or 0.0.0.0) and let the data node's firewall say who reaches them`,
         );
     }
-    const refused = { turn: config.turn, monitoring: config.monitoring, "federation.network": config.federation.network };
+    const refused = { turn: config.turn, monitoring: config.monitoring };
     for (const [key, given] of Object.entries(refused)) {
         if (given !== undefined) {
             reader.problems.push(`synapse:${key} is not available with synapse:platform swarm: ${SWARM_REFUSALS[key as keyof typeof SWARM_REFUSALS]}`);

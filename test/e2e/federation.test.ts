@@ -9,6 +9,7 @@ import {
     cleanUp,
     createStack,
     docker,
+    eventually,
     freePort,
     healthStatus,
     keepAlive,
@@ -24,24 +25,6 @@ import {
     type TestStack,
     up,
 } from "./support";
-
-/** Retries `check` until it holds or `seconds` pass: federation is asynchronous. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, seconds = 90): Promise<T> {
-    const deadline = Date.now() + seconds * 1000;
-    let last: unknown;
-    while (Date.now() < deadline) {
-        try {
-            const value = await check();
-            if (value !== undefined) {
-                return value;
-            }
-        } catch (err) {
-            last = err;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-    throw new Error(`${what} did not happen within ${seconds} s${last ? `: ${String(last)}` : ""}`);
-}
 
 interface Server {
     stack: TestStack;

@@ -82,6 +82,24 @@ export async function healthStatus(container: string, timeoutSeconds = 30): Prom
     return status;
 }
 
+/** Retries `check` until it holds or `seconds` pass: federation is asynchronous. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, seconds = 90): Promise<T> {
+    const deadline = Date.now() + seconds * 1000;
+    let last: unknown;
+    while (Date.now() < deadline) {
+        try {
+            const value = await check();
+            if (value !== undefined) {
+                return value;
+            }
+        } catch (err) {
+            last = err;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    throw new Error(`${what} did not happen within ${seconds} s${last ? `: ${String(last)}` : ""}`);
+}
+
 export function runId(): string {
     return crypto.randomBytes(4).toString("hex");
 }

@@ -4,6 +4,7 @@
 // services placed by node label, a real client over TLS to the edge's host-mode port on the manager, served by client
 // workers on the second node; a killed worker task replaced while requests keep succeeding; a second up that changes
 // nothing; scaling that changes only the workers; a changed config rolled out as a new secret, the old one removed;
+// federation with a second stack on the swarm, over an overlay network both edges answer on by their server names;
 // draining the second node, which moves its workers and never the data services; npm run backup and restore; no
 // secret in plaintext anywhere; destroy leaving both inner engines clean.
 import assert from "node:assert/strict";
@@ -17,6 +18,7 @@ import {
     cleanUp,
     createStack,
     docker,
+    eventually,
     expectNoChanges,
     inVolume,
     keepAlive,
@@ -63,8 +65,17 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
         tls: "internal",
         caddyImage: tag(images.caddy),
         httpsPort: String(httpsPort),
-        federationPort: "0",
+        // Peers on the federation network reach the edge's federation listener, 8448 in its task, by the server name.
+        federationPort: "8448",
     };
+    /** The swarm's federation network (an overlay made by the test), and its subnet, which Synapse must be let reach. */
+    const lab = `matrix-lab-${id}`;
+    let subnet: string;
+    const federation = (extra: Record<string, unknown> = {}) => JSON.stringify({ network: lab, allowPrivateRanges: [subnet], ...extra });
+    /** A second stack on the swarm, which federates with the first. */
+    const peerName = `${name}-peer`;
+    const peerServer = `${peerName}.localhost`;
+    let peer: TestStack | undefined;
     const onSwarm = {
         platform: "swarm",
         swarm: JSON.stringify({ dataNodeLabel: DATA_LABEL, workerNodeLabel: WORKERS_LABEL }),
@@ -104,12 +115,12 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
             await new Promise((resolve) => setTimeout(resolve, 1000));
         }
     };
-    /** Requests served by a worker task's client listener, from its own metrics. */
-    const sendsServed = (task: { node: string; container: string }) =>
+    /** Requests of one servlet served by a worker task's client listener, from its own metrics. */
+    const servedBy = (task: { node: string; container: string }, servlet: string) =>
         cluster
             .exec(task.node, "exec", task.container, "curl", "-fsS", "http://localhost:9000/_synapse/metrics")
             .split("\n")
-            .filter((line) => line.startsWith("synapse_http_server_requests_received_total{") && line.includes('servlet="RoomSendEventRestServlet"'))
+            .filter((line) => line.startsWith("synapse_http_server_requests_received_total{") && line.includes(`servlet="${servlet}"`))
             .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
     const send = async (body: string) =>
         (await matrix.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${runId()}`, { msgtype: "m.text", body }, token)).status;
@@ -119,11 +130,14 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
         await cluster.start(Object.values(images), [images.synapse]);
         // Everything the test and the stack do from here talks to the manager: the provider, the steps' docker CLI.
         process.env.DOCKER_HOST = cluster.dockerHost;
+        docker("network", "create", "--driver", "overlay", lab);
+        subnet = docker("network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", lab);
     });
 
     after(async () => {
         // Released whatever the clean-up meets: a pending keep-alive would hold the test process open for good.
         try {
+            await cleanUp(peer);
             await cleanUp(testStack);
             if (dockerHost === undefined) {
                 delete process.env.DOCKER_HOST;
@@ -161,11 +175,12 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
         // An engine whose node lacks the data label is refused before any volume, network or service is made.
         await setConfig(testStack!, { swarm: JSON.stringify({ dataNodeLabel: WORKERS_LABEL }), bindAddress: undefined });
         await assert.rejects(up(testStack!), /node \(swarm-e2e-[a-z0-9]+-manager\) has no label synapse\.workers=true, which swarm\.dataNodeLabel names/);
-        assert.deepEqual(cluster.leftovers(cluster.manager).filter((line) => !line.startsWith("volume ")), [], "no service, secret, network or container was made");
+        assert.deepEqual(cluster.leftovers(cluster.manager).filter((line) => !line.startsWith("volume ") && line !== `network ${lab}`), [], "no service, secret, network or container was made");
         await setConfig(testStack!, {
             ...onSwarm,
             retainDataOnDestroy: undefined,
             workers: JSON.stringify({ client: 2 }),
+            federation: federation(),
             redisImage: tag(images.redis),
             extraConfig: JSON.stringify({ rc_message: { per_second: 100, burst_count: 100 } }),
         });
@@ -193,8 +208,71 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
         assert.deepEqual((await matrix.messages(token, roomId)).slice(0, 7).reverse(), [`first message ${name}`, ...[0, 1, 2, 3, 4, 5].map((i) => `message ${i}`)]);
         const workers = tasks(`${prefix}-client`);
         assert.ok(workers.every((task) => task.node === cluster.worker));
-        const served = workers.reduce((sum, task) => sum + sendsServed(task), 0);
+        const served = workers.reduce((sum, task) => sum + servedBy(task, "RoomSendEventRestServlet"), 0);
         assert.ok(served >= 6, `the worker tasks on ${cluster.worker} served the sends (${served})`);
+    });
+
+    it("federates with a second stack on the swarm, client workers on the second node inviting over the federation network", async () => {
+        const deploying = Date.now();
+        const a = await outputsOf(testStack!);
+        peer = await createStack(peerName, {
+            ...settings,
+            ...onSwarm,
+            serverName: peerServer,
+            swarm: JSON.stringify({ dataNodeLabel: DATA_LABEL }),
+            httpsPort: "8444",
+            federationPort: "8449",
+            federation: federation({ trustedCaCertificates: [a.caCertificate] }),
+        });
+        assert.equal((await up(peer)).summary.result, "succeeded");
+        console.log(`# swarm: the second stack up in ${seconds(deploying)} s`);
+        const b = await outputsOf(peer);
+        const peerMatrix = new Matrix(`https://${peerServer}:8444`, { ca: b.caCertificate, connectTo: cluster.managerAddress, timeoutSeconds: 60 });
+        const peerToken = (await peerMatrix.login(b.adminUserId, b.adminPassword)).token ?? "";
+        assert.ok(peerToken, "the second stack's admin logs in");
+
+        // The first trusts the second's CA: a changed config, and the root as a config in the workers' tasks.
+        const trusting = Date.now();
+        await setConfig(testStack!, { federation: federation({ trustedCaCertificates: [b.caCertificate] }) });
+        assert.equal((await up(testStack!)).summary.result, "succeeded");
+        console.log(`# swarm: the first stack rolled to trust the second's CA in ${seconds(trusting)} s`);
+        for (const task of await settled(`${prefix}-client`, 2, [cluster.worker])) {
+            assert.equal(cluster.exec(task.node, "exec", task.container, "cat", "/data/synapse-stack-files/federation-ca-0.pem").trim(), b.caCertificate.trim(), `${task.container} has the root`);
+        }
+
+        const ok = async (answer: ReturnType<Matrix["request"]>, what: string) => {
+            const { status, json } = await answer;
+            if (status !== 200) {
+                throw new Error(`${what}: ${status} ${JSON.stringify(json)}`);
+            }
+            return json;
+        };
+        // Each Synapse fetches the other's signing key over federation (the notary endpoint asks the other server).
+        for (const [from, to, server] of [[matrix, b, peerServer], [peerMatrix, a, serverName]] as const) {
+            await eventually(`${server}'s key fetched`, async () => {
+                const json = await ok(from.request("POST", "/_matrix/key/v2/query", { server_keys: { [server]: { [to.signingKeyId]: { minimum_valid_until_ts: Date.now() } } } }), "key query");
+                return json.server_keys?.[0]?.verify_keys?.[to.signingKeyId] ? true : undefined;
+            });
+        }
+        // Created and the invite sent by a client worker on the second node; joined, and messages both ways.
+        const room = await ok(matrix.request("POST", "/_matrix/client/v3/createRoom", { preset: "public_chat", invite: [b.adminUserId] }, token), "createRoom");
+        const federated = String(room.room_id);
+        await eventually("the second stack's admin joins", () => ok(peerMatrix.request("POST", `/_matrix/client/v3/join/${encodeURIComponent(federated)}?server_name=${serverName}`, {}, peerToken), "join"));
+        await ok(matrix.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(federated)}/send/m.room.message/${runId()}`, { msgtype: "m.text", body: "hello from the first" }, token), "send");
+        await eventually("the second reads the first's message", async () => ((await peerMatrix.messages(peerToken, federated)).includes("hello from the first") ? true : undefined));
+        await ok(peerMatrix.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(federated)}/send/m.room.message/${runId()}`, { msgtype: "m.text", body: "hello from the second" }, peerToken), "send");
+        await eventually("the first reads the second's message", async () => ((await matrix.messages(token, federated)).includes("hello from the second") ? true : undefined));
+        const invites = tasks(`${prefix}-client`).reduce((sum, task) => sum + servedBy(task, "RoomCreateRestServlet"), 0);
+        assert.equal(invites, 1, "a client worker on the second node created the room and sent the invite");
+
+        await peer.stack.destroy({ onOutput: (text) => peer!.output.push(text) });
+        const peerPrefix = `synapse-${peerName}`;
+        const left = () => cluster.leftovers(cluster.manager).filter((line) => line.includes(peerPrefix));
+        for (let i = 0; i < 30 && left().length > 0; i++) {
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+        }
+        assert.deepEqual(left(), [], "the second stack's destroy left nothing of it");
+        assert.equal(await send("after the second stack's destroy"), 200);
     });
 
     it("changes nothing on a second up", async () => {
@@ -346,6 +424,10 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
         console.log(`# swarm: destroy in ${seconds(destroying)} s`);
         // Swarm removes a service's tasks on the other nodes a moment after the service.
         for (let i = 0; i < 30 && cluster.leftovers(cluster.worker).length > 0; i++) {
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+        }
+        // The test's federation network, once no task is on it any more.
+        for (let i = 0; i < 30 && spawnSync("docker", ["network", "rm", lab]).status !== 0; i++) {
             await new Promise((resolve) => setTimeout(resolve, 1000));
         }
         const kept = testStack!.output.join("").split("\n").filter((line) => line.includes("volumes: kept"));

@@ -51,7 +51,8 @@ export function stackConfig(stack: string): Record<string, string> {
     );
 }
 
-function unwrapSecret(value: unknown): unknown {
+/** A secret input as the mocks receive it, unwrapped to its value; anything else as it is. */
+export function unwrapSecret(value: unknown): unknown {
     const sig = "4dabf18193072939515e22adb298388d";
     if (value && typeof value === "object" && sig in value) {
         return (value as unknown as { value: unknown }).value;
@@ -107,6 +108,11 @@ export async function installMocks(stack: string, serverName: string, options: R
                 return { id: `${args.name}-id`, state: mockState(args, options, serverName) };
             },
             call(args) {
+                if (args.token === "docker:index/getNetwork:getNetwork") {
+                    // Docker's default bridge, or a network the operator made: on a swarm test, an overlay of the swarm.
+                    const bridge = args.inputs.name === "bridge";
+                    return { ...args.inputs, id: `${String(args.inputs.name)}-id`, driver: bridge ? "bridge" : "overlay", scope: bridge ? "local" : "swarm", ipamConfigs: [] };
+                }
                 return args.inputs;
             },
         },

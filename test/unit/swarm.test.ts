@@ -2,11 +2,13 @@
 // under Pulumi's mocks (services, their placement, rollout order, secrets and networks).
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
-import { Homeserver, labelConstraint, swarmProblems, swarmWorkerServices, workerCounts } from "@synapse-stack/synapse";
+import { Homeserver, labelConstraint, overlayProblem, swarmProblems, swarmWorkerServices, validateHomeserverArgs, workerCounts } from "@synapse-stack/synapse";
+import * as pulumi from "@pulumi/pulumi";
 import { parseConfig } from "../../config";
-import { allStrings, configProblems, declared, installMocks, MOCK_DB_PASSWORD, MOCK_PASSWORD } from "./harness";
+import { allStrings, configProblems, declared, installMocks, MOCK_DB_PASSWORD, MOCK_PASSWORD, unwrapSecret } from "./harness";
 
 const production = { database: "postgres", tls: "internal" };
+const PEM = "-----BEGIN CERTIFICATE-----\nMIIBnjCCAUWgAwIBAgIQ\n-----END CERTIFICATE-----\n";
 const placed = { platform: "swarm", swarm: JSON.stringify({ dataNodeLabel: "synapse.data=true", workerNodeLabel: "synapse.workers=true" }) };
 
 describe("synapse:platform and synapse:swarm", () => {
@@ -72,6 +74,22 @@ describe("the component's swarm rules", () => {
         it(title, () => assert.deepEqual(swarmProblems(args), problems));
     }
 
+    it("takes as the federation network only an overlay of the swarm, naming the setting and how to make one", () => {
+        assert.equal(overlayProblem("federation.network", { name: "matrix-lab", driver: "overlay", scope: "swarm" }), undefined);
+        assert.equal(
+            overlayProblem("federation.network", { name: "matrix-lab", driver: "bridge", scope: "local" }),
+            'federation.network "matrix-lab" is a bridge network of scope local: on a swarm it must be an overlay network, which services on every node can join; make it on the manager with docker network create --driver overlay --subnet <a CIDR> matrix-lab',
+        );
+    });
+
+    it("refuses CA roots given as one output with workers: each becomes a Swarm config, so their number must be known", () => {
+        const swarm = { ...base, platform: "swarm" as const, swarm: { dataNodeLabel: "a=b" }, workers: { client: 1 } };
+        const message =
+            "federation.trustedCaCertificates is a single output with platform swarm and workers: give a list (each item may be an output), so that each root becomes a Swarm config of its own";
+        assert.ok(validateHomeserverArgs({ ...swarm, federation: { trustedCaCertificates: pulumi.output([PEM]) } }).includes(message));
+        assert.ok(!validateHomeserverArgs({ ...swarm, federation: { trustedCaCertificates: [pulumi.output(PEM)] } }).includes(message));
+    });
+
     it("makes one service per worker kind, its replicas the count, and constraints from labels", () => {
         assert.deepEqual(swarmWorkerServices(workerCounts(undefined, { client: 2, federationReader: 1 })), [
             { kind: "client", name: "client", replicas: 2 },
@@ -89,10 +107,20 @@ describe("a Homeserver on a swarm, under mocks", () => {
         updateConfig: { order: string; failureAction: string };
         convergeConfig?: unknown;
         taskSpec: {
-            containerSpec: { init: boolean; readOnly: boolean; capDrops: string[]; env?: Record<string, string>; args?: string[]; secrets?: { secretName: string; fileName: string }[]; mounts: { type: string; source?: string }[]; healthcheck?: unknown };
+            containerSpec: {
+                init: boolean;
+                readOnly: boolean;
+                capDrops: string[];
+                env?: Record<string, string>;
+                args?: string[];
+                secrets?: { secretName: string; fileName: string }[];
+                configs?: { configName: string; fileName: string }[];
+                mounts: { type: string; source?: string; target: string }[];
+                healthcheck?: unknown;
+            };
             placement: { constraints: string[] };
             resources?: { limits: { memoryBytes?: number; nanoCpus?: number } };
-            networksAdvanceds: { name: string }[];
+            networksAdvanceds: { id: string; aliases?: string[] }[];
         };
     };
     let services: Record<string, Service>;
@@ -109,6 +137,7 @@ describe("a Homeserver on a swarm, under mocks", () => {
             swarm: { dataNodeLabel: "synapse.data=true", workerNodeLabel: "synapse.workers=true" },
             memoryLimitMb: 1024,
             cpuLimit: "1.5",
+            federation: { network: "matrix-lab", trustedCaCertificates: [PEM] },
         });
         await new Promise((resolve) => setTimeout(resolve, 500));
         image = await new Promise((resolve) => homeserver.image.apply(resolve));
@@ -175,7 +204,7 @@ describe("a Homeserver on a swarm, under mocks", () => {
         // The data node check is made first and deleted last: after the services, on destroy.
         assert.equal(command("chat-data-node").delete, sweep.create);
         const configs = declared.filter((r) => r.type === "docker:index/serviceConfig:ServiceConfig");
-        assert.deepEqual(configs.map((r) => (r.inputs.labels as { label: string; value: string }[]).find((label) => label.label === "io.synapse-stack.stack")?.value), ["lib"]);
+        assert.deepEqual(configs.map((r) => (r.inputs.labels as { label: string; value: string }[]).find((label) => label.label === "io.synapse-stack.stack")?.value), ["lib", "lib"]);
     });
 
     it("limits main's memory and CPUs as on one engine, and no worker's", () => {
@@ -223,5 +252,26 @@ describe("a Homeserver on a swarm, under mocks", () => {
             Object.fromEntries(Object.entries(networks).map(([name, network]) => [name, [network.driver, network.internal, network.attachable]])),
             { chat: ["overlay", false, false], "chat-db": ["overlay", true, true], "chat-workers": ["overlay", true, false] },
         );
+    });
+
+    it("joins the federation network: the edge by the homeserver's names, main and the workers to reach peers", () => {
+        const on = (service: string) => services[service].taskSpec.networksAdvanceds.filter((network) => network.id === "matrix-lab-id");
+        assert.deepEqual(on("chat-edge"), [{ id: "matrix-lab-id", aliases: ["chat.example.org"] }]);
+        assert.deepEqual(on("chat"), [{ id: "matrix-lab-id" }]);
+        assert.deepEqual(on("chat-client"), [{ id: "matrix-lab-id" }]);
+        assert.deepEqual(on("chat-db"), []);
+    });
+
+    it("gives workers on other nodes each CA root federation trusts as a config, at the path the overlay names", async () => {
+        const configs = Object.fromEntries(declared.filter((r) => r.type === "docker:index/serviceConfig:ServiceConfig").map((r) => [String(r.inputs.name), r.inputs]));
+        const mounted = services["chat-client"].taskSpec.containerSpec.configs ?? [];
+        const root = mounted.find((config) => config.fileName === "/data/synapse-stack-files/federation-ca-0.pem");
+        assert.ok(root, JSON.stringify(mounted));
+        assert.equal(Buffer.from(String(configs[root.configName].data), "base64").toString(), PEM);
+        // Under the workers' scratch /data, which holds no data volume.
+        assert.ok(services["chat-client"].taskSpec.containerSpec.mounts.some((mount) => mount.type === "tmpfs" && mount.target === "/data"));
+        const overlay = declared.find((r) => r.type === "docker:index/secret:Secret" && String(r.inputs.name).startsWith("chat-overlay-"));
+        const rendered = Buffer.from(String(unwrapSecret(overlay?.inputs.data)), "base64").toString();
+        assert.deepEqual(JSON.parse(rendered.slice(rendered.indexOf("{"))).federation_custom_ca_list, ["/data/synapse-stack-files/federation-ca-0.pem"]);
     });
 });

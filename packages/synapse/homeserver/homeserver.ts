@@ -30,7 +30,7 @@ import { Turn } from "../turn/turn";
 import { Monitoring } from "../monitoring/monitoring";
 import { Platform, swarmWorkerServices } from "../swarm/placement";
 import { sweepUnused } from "../swarm/files";
-import { dataNodeCheck, overlayNetwork } from "../swarm/service";
+import { dataNodeCheck, existingOverlayId, overlayNetwork } from "../swarm/service";
 import { constraintsOf, SWARM_FILES, SwarmBus, SwarmDatabase, SwarmEdge, SwarmProcesses } from "../swarm/parts";
 
 /** The config files the homeserver runs with: the generated one, then the stack's overlay, which wins key by key. */
@@ -222,6 +222,8 @@ export class Homeserver extends pulumi.ComponentResource {
                       { parent: this },
                   )
                 : undefined;
+        // On a swarm, the federation network is one of its overlays, which the services join by id.
+        const federationNetworkId = placement && args.federation?.network ? existingOverlayId("federation.network", args.federation.network, this) : undefined;
         const edgeArgs: EdgeArgs | undefined =
             args.edge && network
                 ? {
@@ -250,7 +252,17 @@ export class Homeserver extends pulumi.ComponentResource {
                 ? placement
                     ? new SwarmEdge(
                           `${name}-edge`,
-                          { ...edgeArgs, serviceName: edgeArgs.containerName ?? pulumi.interpolate`${containerName}-edge`, volumeName: edgeArgs.volumeName ?? ledger.recordedName(volumeNames["edge.volumeName"]!), networkId: network.id, dataConstraint: placement.data, fingerprintKey: key },
+                          {
+                              ...edgeArgs,
+                              serviceName: edgeArgs.containerName ?? pulumi.interpolate`${containerName}-edge`,
+                              volumeName: edgeArgs.volumeName ?? ledger.recordedName(volumeNames["edge.volumeName"]!),
+                              networkId: network.id,
+                              federationNetwork: federationNetworkId
+                                  ? { id: federationNetworkId, aliases: pulumi.all([args.serverName, edgeArgs.publicHost ?? args.serverName]).apply((names) => [...new Set(names)]) }
+                                  : undefined,
+                              dataConstraint: placement.data,
+                              fingerprintKey: key,
+                          },
                           { parent: this },
                       )
                     : new Edge(`${name}-edge`, edgeArgs, { parent: this })
@@ -306,10 +318,12 @@ export class Homeserver extends pulumi.ComponentResource {
             trustedCaCertificates: args.federation?.trustedCaCertificates ?? [],
             allowPrivateRanges: args.federation?.allowPrivateRanges ?? [],
         });
-        // The CA roots go into the data volume, one file each, named in the overlay.
-        const caFiles = federation.apply((settings) =>
-            Object.fromEntries(settings.trustedCaCertificates.map((pem, index) => [`federation-ca-${index}.pem`, `${pem.trim()}\n`])),
-        );
+        // The CA roots go into the data volume, one file each, named in the overlay; on a swarm, workers get them as
+        // configs at the same paths (the rules above make them a list there, whose items may be outputs).
+        const trusted = args.federation?.trustedCaCertificates;
+        const caFile = (pem: string) => `${pem.trim()}\n`;
+        const caPath = (index: number) => `/data/${FILES_DIR}/federation-ca-${index}.pem`;
+        const caFiles = federation.apply((settings) => Object.fromEntries(settings.trustedCaCertificates.map((pem, index) => [`federation-ca-${index}.pem`, caFile(pem)])));
         // The replication secret reaches every process as a file next to the CA roots.
         const replicationSecretFile = `/data/${FILES_DIR}/replication-secret`;
         // So does the TURN server's shared secret.
@@ -343,7 +357,7 @@ export class Homeserver extends pulumi.ComponentResource {
                         federation: {
                             enabled: federated.enabled,
                             allowList: federated.allowList,
-                            caFiles: Object.keys(roots).map((file) => `/data/${FILES_DIR}/${file}`),
+                            caFiles: Object.keys(roots).map((_, index) => caPath(index)),
                             allowPrivateRanges: federated.allowPrivateRanges,
                         },
                         workers: workerConfig,
@@ -441,7 +455,12 @@ export class Homeserver extends pulumi.ComponentResource {
                           replicationSecret: swarmBus?.replicationSecret,
                           workers: counts ? swarmWorkerServices(counts) : [],
                           federation: args.federation?.enabled ?? DEFAULTS.federation.enabled,
-                          networkIds: [network, databaseNetwork, busNetwork].filter((item): item is docker.Network => item !== undefined).map((item) => item.id),
+                          trustedCaFiles: Array.isArray(trusted) ? trusted.map((pem, index) => ({ path: caPath(index), content: pulumi.output(pem).apply(caFile) })) : [],
+                          networks: [
+                              ...[network, databaseNetwork, busNetwork].filter((item): item is docker.Network => item !== undefined).map((item) => ({ id: item.id })),
+                              // To reach peers on the federation network by their names.
+                              ...(federationNetworkId ? [{ id: federationNetworkId }] : []),
+                          ],
                           dataConstraint: placement.data,
                           workerConstraints: placement.workers,
                           dataNodeCheck: afterDataNode,

@@ -224,10 +224,13 @@ export function swarmProblems(args: HomeserverArgs): string[] {
         problems.push("platform swarm needs postgres and edge: the main process's SQLite file and published port are single-engine features");
     }
     for (const [argument, why] of Object.entries(SWARM_REFUSALS)) {
-        const given = argument === "federation.network" ? args.federation?.network : args[argument as "turn" | "monitoring"];
-        if (given !== undefined) {
+        if (args[argument as keyof typeof SWARM_REFUSALS] !== undefined) {
             problems.push(`${argument} is not available with platform swarm: ${why}`);
         }
+    }
+    // Workers on other nodes get each CA root as a Swarm config of its own: their number must be known.
+    if (args.workers !== undefined && pulumi.Output.isInstance(args.federation?.trustedCaCertificates)) {
+        problems.push("federation.trustedCaCertificates is a single output with platform swarm and workers: give a list (each item may be an output), so that each root becomes a Swarm config of its own");
     }
     if (args.workers !== undefined && countProblems(args.workers, "workers").length === 0) {
         for (const kind of unsupportedSwarmKinds(workerCounts(args.workers.preset, args.workers))) {

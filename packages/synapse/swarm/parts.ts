@@ -20,7 +20,7 @@ import { WORKER_HTTP_PORT, workerConfig } from "../workers/kinds";
 import { REDIS_COMMAND, REDIS_HARDENING } from "../workers/workers";
 import { labelConstraint, type SwarmWorkerService } from "./placement";
 import { contentConfig, contentSecret, serviceFile, type ServiceFile } from "./files";
-import { rolloutWait, swarmService, taskContainer } from "./service";
+import { rolloutWait, swarmService, type SwarmNetwork, taskContainer } from "./service";
 
 type Owner = { project: string; stack: string };
 
@@ -79,7 +79,7 @@ export class SwarmDatabase extends pulumi.ComponentResource {
                 volumes: [{ source: args.volumeName, target: VOLUME_PATH }],
                 secrets: [serviceFile(secret, fileName(SWARM_FILES.databasePassword))],
                 fileOwner: { uid: 999, gid: 999 },
-                networks: [args.networkId],
+                networks: [{ id: args.networkId }],
                 health: { tests: ["pg_isready", "--host=127.0.0.1", "--username=synapse", "--dbname=synapse"] },
                 hardening: DATABASE_HARDENING,
                 constraints: [args.dataConstraint],
@@ -120,7 +120,7 @@ export class SwarmBus extends pulumi.ComponentResource {
                 image: image.name,
                 user: "999:999",
                 args: REDIS_COMMAND,
-                networks: [args.networkId],
+                networks: [{ id: args.networkId }],
                 health: { tests: ["redis-cli", "ping"] },
                 hardening: REDIS_HARDENING,
                 constraints: [args.dataConstraint],
@@ -141,6 +141,8 @@ export interface SwarmEdgeArgs extends EdgeArgs {
     serviceName: pulumi.Input<string>;
     volumeName: pulumi.Input<string>;
     networkId: pulumi.Input<string>;
+    /** The federation network, where peers find the edge by the homeserver's names (its aliases). */
+    federationNetwork?: SwarmNetwork;
     dataConstraint: string;
     fingerprintKey: pulumi.Input<string>;
 }
@@ -174,7 +176,7 @@ export class SwarmEdge extends pulumi.ComponentResource {
                     SYNAPSE_STACK_FILES: fingerprint(pulumi.concat(...files.map((file) => file.fingerprint)), args.fingerprintKey),
                 },
                 volumes: [{ source: args.volumeName, target: EDGE_DATA }],
-                networks: [args.networkId],
+                networks: [{ id: args.networkId }, ...(args.federationNetwork ? [args.federationNetwork] : [])],
                 health: { tests: ["wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${HEALTH_PORT}/health`] },
                 hardening: EDGE_HARDENING,
                 constraints: [args.dataConstraint],
@@ -218,7 +220,12 @@ export interface SwarmProcessesArgs {
     replicationSecret?: pulumi.Input<string>;
     workers: readonly SwarmWorkerService[];
     federation: boolean;
-    networkIds: pulumi.Input<string>[];
+    /**
+     * The CA roots federation trusts, by the path the overlay names them at (in the data volume): workers on other
+     * nodes have no data volume, so theirs come as Swarm configs at the same paths.
+     */
+    trustedCaFiles: { path: string; content: pulumi.Input<string> }[];
+    networks: SwarmNetwork[];
     dataConstraint: string;
     workerConstraints: string[];
     uid: pulumi.Input<number>;
@@ -268,7 +275,7 @@ export class SwarmProcesses extends pulumi.ComponentResource {
                 volumes: [{ source: args.volumeName, target: "/data" }],
                 secrets: [overlay, ...replication],
                 fileOwner: owner,
-                networks: args.networkIds,
+                networks: args.networks,
                 health: { tests: ["curl", "-fSs", "http://localhost:8008/health"] },
                 hardening: args.hardening,
                 constraints: [args.dataConstraint],
@@ -303,6 +310,15 @@ export class SwarmProcesses extends pulumi.ComponentResource {
                       serviceFile(secret("homeserver-yaml", generated("homeserver-yaml", "/data/homeserver.yaml")), fileName(SWARM_FILES.homeserverYaml)),
                       serviceFile(secret("signing-key", generated("signing-key", pulumi.interpolate`/data/${args.serverName}.signing.key`)), fileName(SWARM_FILES.signingKey)),
                   ];
+        const caRoots =
+            args.workers.length === 0
+                ? []
+                : args.trustedCaFiles.map((file, index) =>
+                      serviceFile(
+                          contentConfig(`${name}-federation-ca-${index}`, { prefix: pulumi.interpolate`${args.mainName}-federation-ca-${index}`, content: file.content, fingerprintKey: args.fingerprintKey, labels: { ...args.labels, role: "federation-ca" } }, this, args.dataNodeCheck),
+                          file.path,
+                      ),
+                  );
         this.workers = args.workers.map((worker) => {
             const file = contentConfig(
                 `${name}-${worker.name}-config`,
@@ -325,9 +341,9 @@ export class SwarmProcesses extends pulumi.ComponentResource {
                     args: run([SWARM_FILES.homeserverYaml, SWARM_FILES.overlay, SWARM_FILES.workerFile], "synapse.app.generic_worker"),
                     env: { TZ: args.timezone },
                     secrets: workerSecrets,
-                    configs: [serviceFile(file, SWARM_FILES.workerFile)],
+                    configs: [serviceFile(file, SWARM_FILES.workerFile), ...caRoots],
                     fileOwner: owner,
-                    networks: args.networkIds,
+                    networks: args.networks,
                     health: { tests: ["curl", "-fSs", `http://localhost:${WORKER_HTTP_PORT}/health`], startPeriod: "45s" },
                     // No data volume: the media store path Synapse makes at start is scratch. The memory and CPU
                     // limits are main's, as on one engine.

@@ -24,7 +24,6 @@ export const SWARM_PUBLISHING = "the edge publishes its ports in host mode on ev
 export const SWARM_REFUSALS = {
     turn: "the TURN server does not run on Docker Swarm yet",
     monitoring: "monitoring does not run on Docker Swarm yet",
-    "federation.network": "a federation network is a single-engine network; peers reach a swarm stack through its edge",
 } as const;
 
 /** The placement constraint of a node label. */

@@ -1,13 +1,21 @@
 // The pieces every swarm part is made of: a Swarm service with the stack's hardening, placement and rollout rules, the
-// wait for its rollouts, the lookup of its task on the data node, overlay networks, and the check that the engine
+// wait for its rollouts, the lookup of its task on the data node, overlay networks (the stack's, and the federation
+// network's id), and the check that the engine
 // Pulumi talks to is the data node. Its secrets and configs are in files.ts.
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { userError } from "../runtime/errors";
 import { type Hardening, LOG_OPTIONS } from "../runtime/hardening";
 import { labelList, ownerLabels, SERVICE_LABEL } from "../runtime/labels";
 import { shellQuote } from "../runtime/scripts";
 import { type ServiceFile, SWEEP_UNUSED } from "./files";
+
+/** An overlay network a service joins, by id, with the names its tasks answer to there besides the service's. */
+export interface SwarmNetwork {
+    id: pulumi.Input<string>;
+    aliases?: pulumi.Input<pulumi.Input<string>[]>;
+}
 
 export interface SwarmServiceArgs {
     /** The service's name: also its host name on its networks. */
@@ -25,8 +33,8 @@ export interface SwarmServiceArgs {
     configs?: ServiceFile[];
     /** The uid:gid that owns the secret and config files (mode 0400). */
     fileOwner?: { uid: pulumi.Input<number>; gid: pulumi.Input<number> };
-    /** The overlay networks' ids. */
-    networks: pulumi.Input<string>[];
+    /** The overlay networks, by id (a name reads back as the id, and would plan an update on every up). */
+    networks: SwarmNetwork[];
     /** The health check: its command, and how long a start may take. */
     health: { tests: string[]; startPeriod?: string };
     hardening: Hardening;
@@ -95,8 +103,7 @@ export function swarmService(name: string, args: SwarmServiceArgs, opts: pulumi.
                     stopSignal: args.stopSignal,
                     labels,
                 },
-                // By id: a name reads back as the id, and would plan an update on every up.
-                networksAdvanceds: args.networks.map((network) => ({ id: network })),
+                networksAdvanceds: args.networks.map((network) => ({ id: network.id, ...(network.aliases ? { aliases: network.aliases } : {}) })),
                 placement: { constraints: args.constraints },
                 logDriver: { name: "json-file", options: LOG_OPTIONS },
                 // The window as the provider reads it back (no window): unset, every up would plan an update.
@@ -192,6 +199,32 @@ export function overlayNetwork(
         },
         { parent, deleteBeforeReplace: true, dependsOn },
     );
+}
+
+/** Why a network found by name cannot be a swarm stack's federation network, or undefined when it can. */
+export function overlayProblem(setting: string, network: { name: string; driver: string; scope: string }): string | undefined {
+    return network.driver === "overlay" && network.scope === "swarm"
+        ? undefined
+        : `${setting} ${JSON.stringify(network.name)} is a ${network.driver} network of scope ${network.scope}: on a swarm it must be an overlay network, which services on every node can join; ${makeOverlay(network.name)}`;
+}
+
+const makeOverlay = (name: string) => `make it on the manager with docker network create --driver overlay --subnet <a CIDR> ${name}`;
+
+/**
+ * The id of a network the stack does not make (the federation network), read on every run: an overlay network of the
+ * swarm, which every node's tasks can join. Anything else fails the run before anything is made, naming the setting.
+ */
+export function existingOverlayId(setting: string, network: pulumi.Input<string>, parent: pulumi.Resource): pulumi.Output<string> {
+    return pulumi.output(network).apply(async (name) => {
+        const found = await docker.getNetwork({ name }, { parent }).catch((error: unknown) => {
+            throw userError(`${setting} ${JSON.stringify(name)} cannot be read on this swarm manager (${String(error).split("\n")[0]}): ${makeOverlay(name)}`);
+        });
+        const problem = overlayProblem(setting, { name, driver: found.driver, scope: found.scope });
+        if (problem !== undefined) {
+            throw userError(problem);
+        }
+        return found.id;
+    });
 }
 
 /**
