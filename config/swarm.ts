@@ -1,7 +1,7 @@
 // synapse:platform and synapse:swarm: where the stack runs (one Docker engine, or a Docker Swarm whose manager the
 // stack's Docker endpoint is) and, on a swarm, which nodes hold the data and run workers, by node label. Refused in
 // synapse:* terms with the package's rules, including what the first swarm slice cannot run yet.
-import { DatabaseKind, NODE_LABEL, NODE_LABEL_FORM, Platform, SWARM_PUBLISHING, SWARM_REFUSALS, SWARM_WORKER_KINDS, WORKER_KINDS, workerCounts } from "@synapse-stack/synapse";
+import { DatabaseKind, NODE_LABEL, NODE_LABEL_FORM, Platform, SWARM_PUBLISHING, SWARM_REFUSALS } from "@synapse-stack/synapse";
 import type { Reader } from "./reader";
 import type { SynapseConfig } from "./types";
 
@@ -47,12 +47,6 @@ export function readPlatform(reader: Reader, config: SynapseConfig): Pick<Synaps
     for (const [key, given] of Object.entries(refused)) {
         if (given !== undefined) {
             reader.problems.push(`synapse:${key} is not available with synapse:platform swarm: ${SWARM_REFUSALS[key as keyof typeof SWARM_REFUSALS]}`);
-        }
-    }
-    if (config.workers !== undefined) {
-        const counts = workerCounts(config.workers.preset, config.workers);
-        for (const kind of WORKER_KINDS.filter((item) => counts[item] > 0 && !SWARM_WORKER_KINDS.includes(item))) {
-            reader.problems.push(`synapse:workers.${kind} is not available with synapse:platform swarm yet: workers of the kinds ${SWARM_WORKER_KINDS.join(", ")} only`);
         }
     }
     return { platform, ...(dataNodeLabel !== undefined ? { swarm: { dataNodeLabel, ...(workerNodeLabel !== undefined ? { workerNodeLabel } : {}) } } : {}) };

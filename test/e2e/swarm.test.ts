@@ -2,10 +2,11 @@
 // engine joins no swarm). One stack serves every check, in order: first on the manager's engine alone, refusing to
 // move in place, then moved onto the swarm with every byte (destroyed keeping its volumes, adopted by the services);
 // services placed by node label, a real client over TLS to the edge's host-mode port on the manager, served by client
-// workers on the second node; a killed worker task replaced while requests keep succeeding; a second up that changes
-// nothing; scaling that changes only the workers; a changed config rolled out as a new secret, the old one removed;
-// federation with a second stack on the swarm, over an overlay network both edges answer on by their server names;
-// draining the second node, which moves its workers and never the data services; npm run backup and restore; no
+// workers and an event persister on the second node, media by the media worker on the manager; federation with a
+// second stack on the swarm, over an overlay network both edges answer on by their server names; a killed worker task
+// replaced while requests keep succeeding; a second up that changes nothing; scaling that changes only the client
+// workers; a second event persister, every worker stopped before main rolls to it; a changed config rolled out as a
+// new secret, the old one removed; a failed rollout rolled back; draining the second node, which moves its workers and never the data services; npm run backup and restore; no
 // secret in plaintext anywhere; destroy leaving both inner engines clean.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -76,6 +77,8 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
     const peerName = `${name}-peer`;
     const peerServer = `${peerName}.localhost`;
     let peer: TestStack | undefined;
+    /** Client replicas and event persisters, and the media worker, which runs on the data node with the media store. */
+    const workers = (client: number, eventPersister: number) => ({ client, eventPersister, media: 1 });
     const onSwarm = {
         platform: "swarm",
         swarm: JSON.stringify({ dataNodeLabel: DATA_LABEL, workerNodeLabel: WORKERS_LABEL }),
@@ -115,13 +118,17 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
             await new Promise((resolve) => setTimeout(resolve, 1000));
         }
     };
-    /** Requests of one servlet served by a worker task's client listener, from its own metrics. */
-    const servedBy = (task: { node: string; container: string }, servlet: string) =>
+    /** The sum of a counter's samples whose labels include `labels`, from a task's own metrics (synapseCounter's). */
+    const counter = (task: { node: string; container: string }, metric: string, labels = "") =>
         cluster
             .exec(task.node, "exec", task.container, "curl", "-fsS", "http://localhost:9000/_synapse/metrics")
             .split("\n")
-            .filter((line) => line.startsWith("synapse_http_server_requests_received_total{") && line.includes(`servlet="${servlet}"`))
+            .filter((line) => line.startsWith(`${metric}{`) && line.includes(labels))
             .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
+    /** Requests of one servlet a task served. */
+    const servedBy = (task: { node: string; container: string }, servlet: string) => counter(task, "synapse_http_server_requests_received_total", `servlet="${servlet}"`);
+    /** Events a task persisted. */
+    const persisted = (task: { node: string; container: string }) => counter(task, "synapse_storage_events_persisted_events_total");
     const send = async (body: string) =>
         (await matrix.request("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${runId()}`, { msgtype: "m.text", body }, token)).status;
 
@@ -179,7 +186,7 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
         await setConfig(testStack!, {
             ...onSwarm,
             retainDataOnDestroy: undefined,
-            workers: JSON.stringify({ client: 2 }),
+            workers: JSON.stringify(workers(2, 1)),
             federation: federation(),
             redisImage: tag(images.redis),
             extraConfig: JSON.stringify({ rc_message: { per_second: 100, burst_count: 100 } }),
@@ -190,11 +197,15 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
         assert.equal(inVolume(volumeName, ["cat", `/data/${serverName}.signing.key`]), signingKey, "with the same signing key");
     });
 
-    it("comes up as services: the data on the manager, two client workers on the second node", async () => {
+    it("comes up as services: the data and the media worker on the manager, the client workers and an event persister on the second node", async () => {
         for (const service of [prefix, `${prefix}-db`, `${prefix}-redis`, `${prefix}-edge`]) {
             assert.deepEqual((await settled(service, 1, [cluster.manager])).map((task) => task.node), [cluster.manager], `${service} runs on the data node`);
         }
         await settled(`${prefix}-client`, 2, [cluster.worker]);
+        // A named process (a stream writer) is a service of one replica, on a worker node; the media worker runs with
+        // the data volume.
+        await settled(`${prefix}-event-persister-1`, 1, [cluster.worker]);
+        await settled(`${prefix}-media-1`, 1, [cluster.manager]);
         assert.equal(docker("service", "inspect", "--format", "{{.Spec.EndpointSpec.Mode}}", `${prefix}-client`), "dnsrr");
         assert.equal(docker("network", "inspect", "--format", "{{.Driver}} {{.Internal}} {{.Attachable}}", `${prefix}-workers`), "overlay true false");
         assert.equal(docker("network", "inspect", "--format", "{{.Driver}} {{.Internal}} {{.Attachable}}", `${prefix}-db`), "overlay true true");
@@ -206,10 +217,16 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
             assert.equal(await send(`message ${i}`), 200);
         }
         assert.deepEqual((await matrix.messages(token, roomId)).slice(0, 7).reverse(), [`first message ${name}`, ...[0, 1, 2, 3, 4, 5].map((i) => `message ${i}`)]);
-        const workers = tasks(`${prefix}-client`);
-        assert.ok(workers.every((task) => task.node === cluster.worker));
-        const served = workers.reduce((sum, task) => sum + servedBy(task, "RoomSendEventRestServlet"), 0);
+        const clients = tasks(`${prefix}-client`);
+        assert.ok(clients.every((task) => task.node === cluster.worker));
+        const served = clients.reduce((sum, task) => sum + servedBy(task, "RoomSendEventRestServlet"), 0);
         assert.ok(served >= 6, `the worker tasks on ${cluster.worker} served the sends (${served})`);
+        assert.ok(persisted(tasks(`${prefix}-event-persister-1`)[0]) >= 6, "the event persister on the second node wrote the events");
+        assert.equal(persisted(tasks(prefix)[0]), 0, "main persisted none");
+        const media = Buffer.from(`media through the media worker ${name}`);
+        const downloaded = await matrix.download(token, await matrix.upload(token, media, "text/plain"));
+        assert.deepEqual(downloaded.bytes, media);
+        assert.ok(servedBy(tasks(`${prefix}-media-1`)[0], "UploadServlet") >= 1, "the media worker served the upload");
     });
 
     it("federates with a second stack on the swarm, client workers on the second node inviting over the federation network", async () => {
@@ -298,22 +315,43 @@ describe("the production profile on a two-node Docker Swarm", { timeout: 20 * 60
         console.log(`# swarm: killed task replaced and healthy in ${seconds(killed)} s`);
     });
 
-    it("scales the workers and changes nothing else", async () => {
+    it("scales the client workers and changes nothing else", async () => {
         const main = tasks(prefix)[0].container;
-        await setConfig(testStack!, { workers: JSON.stringify({ client: 1 }) });
+        await setConfig(testStack!, { workers: JSON.stringify(workers(1, 1)) });
         const result = await up(testStack!);
         assert.deepEqual(changesOf(result), { update: 1, replace: 1 }, "only the client workers' service changed, and the wait for its rollout ran again");
         await settled(`${prefix}-client`, 1, [cluster.worker]);
         assert.equal(tasks(prefix)[0].container, main, "main kept running");
     });
 
+    it("stops every worker before main rolls to a second event persister, then runs them all on the new config", async () => {
+        const adding = Date.now();
+        await setConfig(testStack!, { workers: JSON.stringify(workers(1, 2)) });
+        assert.equal((await up(testStack!)).summary.result, "succeeded");
+        console.log(`# swarm: a second event persister added in ${seconds(adding)} s`);
+        const said = testStack!.output.join("");
+        for (const service of ["client", "event-persister-1", "media-1"]) {
+            assert.match(said, new RegExp(`stopping service ${prefix}-${service}: the shared worker config changes`));
+        }
+        await settled(`${prefix}-event-persister-2`, 1, [cluster.worker]);
+        await settled(`${prefix}-client`, 1, [cluster.worker]);
+        const before = ["event-persister-1", "event-persister-2"].map((writer) => persisted(tasks(`${prefix}-${writer}`)[0]));
+        for (let i = 0; i < 6; i++) {
+            assert.equal(await send(`to the persisters ${i}`), 200);
+        }
+        const after = ["event-persister-1", "event-persister-2"].map((writer) => persisted(tasks(`${prefix}-${writer}`)[0]));
+        assert.ok(after[0] + after[1] >= before[0] + before[1] + 6, `the two persisters wrote the events (${before} then ${after})`);
+    });
+
     it("rolls every process to a changed config as a new secret, and removes the old one", async () => {
         const [before] = overlays();
         const main = tasks(prefix)[0].container;
         const rolling = Date.now();
+        const said = testStack!.output.length;
         await setConfig(testStack!, { extraConfig: JSON.stringify({ rc_message: { per_second: 100, burst_count: 101 } }) });
         assert.equal((await up(testStack!)).summary.result, "succeeded");
         console.log(`# swarm: config change rolled out in ${seconds(rolling)} s`);
+        assert.doesNotMatch(testStack!.output.slice(said).join(""), /the shared worker config changes/, "no worker was stopped first: the shared worker keys are as they were");
         const after = overlays();
         assert.equal(after.length, 1, `one overlay secret: ${after.join(" ")}`);
         assert.notEqual(after[0], before, "a changed config is a new secret");

@@ -18,6 +18,10 @@ describe("synapse:platform and synapse:swarm", () => {
         assert.equal(parsed.swarm, undefined);
     });
 
+    it("take every worker kind on a swarm", () => {
+        assert.deepEqual(configProblems({ serverName: "matrix.example.org", ...production, ...placed, workers: '{"preset":"one-of-each","client":2}' }), []);
+    });
+
     it("take a swarm with its placement labels", () => {
         const parsed = parseConfig({ serverName: "matrix.example.org", ...production, ...placed, workers: '{"client":2}' }, { stack: "dev" });
         assert.equal(parsed.platform, "swarm");
@@ -41,11 +45,6 @@ describe("synapse:platform and synapse:swarm", () => {
             "a bind address on a swarm",
             { ...production, ...placed, bindAddress: "127.0.0.1" },
             'synapse:bindAddress "127.0.0.1" cannot be kept with synapse:platform swarm: the edge publishes its ports in host mode on every address of the data node; leave synapse:bindAddress unset (or 0.0.0.0) and let the data node\'s firewall say who reaches them',
-        ],
-        [
-            "a stream writer on a swarm",
-            { ...production, ...placed, workers: '{"eventPersister":1}' },
-            "synapse:workers.eventPersister is not available with synapse:platform swarm yet: workers of the kinds client, sync, federationReader only",
         ],
     ];
     for (const [title, raw, message] of refusals) {
@@ -91,9 +90,12 @@ describe("the component's swarm rules", () => {
     });
 
     it("makes one service per worker kind, its replicas the count, and constraints from labels", () => {
-        assert.deepEqual(swarmWorkerServices(workerCounts(undefined, { client: 2, federationReader: 1 })), [
-            { kind: "client", name: "client", replicas: 2 },
-            { kind: "federationReader", name: "federation-reader", replicas: 1 },
+        assert.deepEqual(swarmWorkerServices(workerCounts(undefined, { client: 2, federationReader: 1, eventPersister: 2, media: 1 })), [
+            { kind: "client", name: "client", replicas: 2, order: "start-first" },
+            { kind: "federationReader", name: "federation-reader", replicas: 1, order: "start-first" },
+            { kind: "media", name: "media-1", replicas: 1, order: "stop-first" },
+            { kind: "eventPersister", name: "event-persister-1", replicas: 1, order: "stop-first" },
+            { kind: "eventPersister", name: "event-persister-2", replicas: 1, order: "stop-first" },
         ]);
         assert.equal(labelConstraint("synapse.data=true"), "node.labels.synapse.data==true");
     });
@@ -132,7 +134,7 @@ describe("a Homeserver on a swarm, under mocks", () => {
             serverName: "chat.example.org",
             postgres: {},
             edge: { tls: "internal", httpsPort: 8443 },
-            workers: { client: 2 },
+            workers: { client: 2, eventPersister: 1, media: 1 },
             platform: "swarm",
             swarm: { dataNodeLabel: "synapse.data=true", workerNodeLabel: "synapse.workers=true" },
             memoryLimitMb: 1024,
@@ -149,19 +151,27 @@ describe("a Homeserver on a swarm, under mocks", () => {
     });
 
     it("runs every long-running part as a service and no container", () => {
-        assert.deepEqual(Object.keys(services).sort(), ["chat", "chat-client", "chat-db", "chat-edge", "chat-redis"]);
+        assert.deepEqual(Object.keys(services).sort(), ["chat", "chat-client", "chat-db", "chat-edge", "chat-event-persister-1", "chat-media-1", "chat-redis"]);
         assert.equal(declared.filter((r) => r.type === "docker:index/container:Container").length, 0);
     });
 
     it("pins the stateful parts to the data node, stop-first, and the workers to theirs, start-first", () => {
-        for (const name of ["chat", "chat-db", "chat-edge", "chat-redis"]) {
+        // The media worker writes the media store in the data volume, so it runs with it.
+        for (const name of ["chat", "chat-db", "chat-edge", "chat-redis", "chat-media-1"]) {
             assert.deepEqual(services[name].taskSpec.placement.constraints, ["node.labels.synapse.data==true"], name);
             assert.equal(services[name].updateConfig.order, "stop-first", name);
         }
+        assert.deepEqual(services["chat-media-1"].taskSpec.containerSpec.mounts.filter((mount) => mount.type === "volume"), [{ type: "volume", source: "chat-data", target: "/data" }]);
         assert.deepEqual(services["chat-client"].taskSpec.placement.constraints, ["node.labels.synapse.workers==true"]);
         assert.equal(services["chat-client"].updateConfig.order, "start-first");
         assert.equal(services["chat-client"].mode.replicated.replicas, 2);
-        assert.ok(!services["chat-client"].taskSpec.containerSpec.mounts.some((mount) => mount.type === "volume"), "workers mount no data volume");
+        // A named process: one task at a time, or there would be two writers of its stream.
+        assert.deepEqual(services["chat-event-persister-1"].taskSpec.placement.constraints, ["node.labels.synapse.workers==true"]);
+        assert.equal(services["chat-event-persister-1"].updateConfig.order, "stop-first");
+        assert.equal(services["chat-event-persister-1"].mode.replicated.replicas, 1);
+        for (const name of ["chat-client", "chat-event-persister-1"]) {
+            assert.ok(!services[name].taskSpec.containerSpec.mounts.some((mount) => mount.type === "volume"), `${name} mounts no data volume`);
+        }
     });
 
     it("gives every service DNS round robin, an init, a health check, rollback and convergence", () => {
@@ -179,7 +189,15 @@ describe("a Homeserver on a swarm, under mocks", () => {
 
     it("waits for each service's rollout as Swarm reports it, failing with the failed tasks' errors and logs", () => {
         const waits = declared.filter((r) => r.type === "command:local:Command" && r.name.endsWith("-rollout"));
-        assert.deepEqual(waits.map((r) => r.name).sort(), ["chat-edge-rollout", "chat-postgres-rollout", "chat-processes-client-rollout", "chat-processes-main-rollout", "chat-worker-bus-redis-rollout"]);
+        assert.deepEqual(waits.map((r) => r.name).sort(), [
+            "chat-edge-rollout",
+            "chat-postgres-rollout",
+            "chat-processes-client-rollout",
+            "chat-processes-event-persister-1-rollout",
+            "chat-processes-main-rollout",
+            "chat-processes-media-1-rollout",
+            "chat-worker-bus-redis-rollout",
+        ]);
         const script = String(waits[0].inputs.create);
         assert.match(script, /\.UpdateStatus\.State/);
         assert.match(script, /""\|completed\) want=/);
@@ -204,7 +222,8 @@ describe("a Homeserver on a swarm, under mocks", () => {
         // The data node check is made first and deleted last: after the services, on destroy.
         assert.equal(command("chat-data-node").delete, sweep.create);
         const configs = declared.filter((r) => r.type === "docker:index/serviceConfig:ServiceConfig");
-        assert.deepEqual(configs.map((r) => (r.inputs.labels as { label: string; value: string }[]).find((label) => label.label === "io.synapse-stack.stack")?.value), ["lib", "lib"]);
+        assert.ok(configs.length > 0);
+        assert.ok(configs.every((r) => (r.inputs.labels as { label: string; value: string }[]).some((label) => label.label === "io.synapse-stack.stack" && label.value === "lib")));
     });
 
     it("limits main's memory and CPUs as on one engine, and no worker's", () => {
@@ -273,5 +292,19 @@ describe("a Homeserver on a swarm, under mocks", () => {
         const overlay = declared.find((r) => r.type === "docker:index/secret:Secret" && String(r.inputs.name).startsWith("chat-overlay-"));
         const rendered = Buffer.from(String(unwrapSecret(overlay?.inputs.data)), "base64").toString();
         assert.deepEqual(JSON.parse(rendered.slice(rendered.indexOf("{"))).federation_custom_ca_list, ["/data/synapse-stack-files/federation-ca-0.pem"]);
+    });
+
+    it("names each stream writer in the shared config by its service, and stops the workers before main rolls to a new one", () => {
+        const overlay = declared.find((r) => r.type === "docker:index/secret:Secret" && String(r.inputs.name).startsWith("chat-overlay-"));
+        const rendered = Buffer.from(String(unwrapSecret(overlay?.inputs.data)), "base64").toString();
+        const config = JSON.parse(rendered.slice(rendered.indexOf("{"))) as { instance_map: Record<string, { host: string }>; stream_writers: Record<string, string[]>; media_instance_running_background_jobs: string };
+        assert.deepEqual(config.instance_map["event-persister-1"], { host: "chat-event-persister-1", port: 9093 });
+        assert.deepEqual(config.stream_writers, { events: ["event-persister-1"] });
+        assert.equal(config.media_instance_running_background_jobs, "media-1");
+        const stop = declared.find((r) => r.type === "command:local:Command" && r.name === "chat-processes-stale-workers");
+        assert.ok(stop, "a stop of the stale workers");
+        assert.equal(stop.inputs.create, undefined, "never on create: a new stop on an older stack would leave its workers stopped");
+        assert.match(String(stop.inputs.update), /docker service ls --filter label=io\.synapse-stack\.project=synapse --filter label=io\.synapse-stack\.stack=lib --filter label=io\.synapse-stack\.role=worker /);
+        assert.match(String(stop.inputs.update), /docker service scale --detach "\$service=0"/);
     });
 });

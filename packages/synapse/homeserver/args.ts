@@ -111,6 +111,22 @@ export interface WorkersArgs {
     media?: number;
     /** The process that runs Synapse's background tasks instead of main, 0 or 1. Default 0. */
     background?: number;
+    /** Event persisters, the writers of the events stream (main then persists none), 0-16. Default 0. */
+    eventPersister?: number;
+    /** The writer of the typing stream, 0 or 1. Default 0. */
+    typing?: number;
+    /** The writer of the to-device stream, 0 or 1. Default 0. */
+    toDevice?: number;
+    /** The writer of the account data stream, 0 or 1. Default 0. */
+    accountData?: number;
+    /** Writers of the receipts stream, 0-16. Default 0. */
+    receipts?: number;
+    /** The writer of the presence stream, 0 or 1. Default 0. */
+    presence?: number;
+    /** The writer of the push rules stream, 0 or 1. Default 0. */
+    pushRules?: number;
+    /** Writers of the device lists stream, 0-16. Default 0. */
+    deviceLists?: number;
     /** Redis image (official, or with its interface). Default REDIS_IMAGE. */
     redisImage?: pulumi.Input<string>;
 }

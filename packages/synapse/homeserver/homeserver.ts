@@ -474,6 +474,7 @@ export class Homeserver extends pulumi.ComponentResource {
                           },
                           // Data flow from generate and the database's password: main rolls when generate ran again.
                           after: pulumi.interpolate`${generate.runId} ${database.ready.id}${port ? pulumi.interpolate` ${port.step.id}` : ""}`,
+                          sharedFingerprint: fingerprint(workerSettings ? workerSettings.apply((settings) => JSON.stringify(settings.shared)) : "{}", key),
                           generate,
                           labels,
                           fingerprintKey: key,

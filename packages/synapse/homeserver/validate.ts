@@ -6,7 +6,7 @@ import { TlsMode } from "../edge/caddyfile";
 import type { HomeserverArgs } from "./args";
 import { countProblems, SERVING_KINDS, workerCounts, WorkersPreset } from "../workers/kinds";
 import { isWildcard, relayPortRange } from "../turn/turnserver";
-import { NODE_LABEL, NODE_LABEL_FORM, Platform, SWARM_PUBLISHING, SWARM_REFUSALS, SWARM_WORKER_KINDS, unsupportedSwarmKinds } from "../swarm/placement";
+import { NODE_LABEL, NODE_LABEL_FORM, Platform, SWARM_PUBLISHING, SWARM_REFUSALS } from "../swarm/placement";
 import { accepts, DEFAULTS, federationPortRule, isLoopback, OWNED_CONFIG_KEYS, type Rule, RULES, TURN_CONFIG_KEYS } from "./rules";
 
 /** A value the program gave directly (not an Output, not undefined), which can be checked now. */
@@ -231,11 +231,6 @@ export function swarmProblems(args: HomeserverArgs): string[] {
     // Workers on other nodes get each CA root as a Swarm config of its own: their number must be known.
     if (args.workers !== undefined && pulumi.Output.isInstance(args.federation?.trustedCaCertificates)) {
         problems.push("federation.trustedCaCertificates is a single output with platform swarm and workers: give a list (each item may be an output), so that each root becomes a Swarm config of its own");
-    }
-    if (args.workers !== undefined && countProblems(args.workers, "workers").length === 0) {
-        for (const kind of unsupportedSwarmKinds(workerCounts(args.workers.preset, args.workers))) {
-            problems.push(`workers.${kind} is not available with platform swarm yet: expected workers of the kinds ${SWARM_WORKER_KINDS.join(", ")} only`);
-        }
     }
     return problems;
 }

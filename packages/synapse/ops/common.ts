@@ -181,9 +181,9 @@ export function runningTask(service: string): string {
     return found[0];
 }
 
-/** Scales a service and waits until its tasks have converged (stopped, or running and healthy). */
-export function scaleService(service: string, replicas: number): void {
-    docker(["service", "scale", "--detach=false", `${service}=${replicas}`]);
+/** Scales services, all at once, and waits until the tasks of each have converged (stopped, or running and healthy). */
+export function scaleServices(services: [string, number][]): void {
+    docker(["service", "scale", "--detach=false", ...services.map(([service, replicas]) => `${service}=${replicas}`)]);
 }
 
 /** Whether a container exists, and whether it runs. */

@@ -19,7 +19,7 @@ import {
     parseArguments,
     pulumi,
     say,
-    scaleService,
+    scaleServices,
     sha256,
     type StackFacts,
     stackFacts,
@@ -176,22 +176,21 @@ function processesOf(facts: StackFacts): { main: Process; workers: Process[] } {
     if (facts.platform === "swarm") {
         // The replicas the stack declares, not the spec's: a restore that failed part-way left them at 0.
         const declared = stackResources(facts.stack).filter((resource) => resource.type === "docker:index/service:Service");
-        const service = (name: string): Process => {
-            const outputs = declared.find((resource) => resource.outputs?.name === name)?.outputs as { mode?: { replicated?: { replicas?: number } } } | undefined;
-            const replicas = outputs?.mode?.replicated?.replicas ?? 1;
-            return {
-                stop: () => {
-                    say(`stopping service ${name} (${replicas} to 0 replicas)`);
-                    scaleService(name, 0);
-                },
-                start: () => {
-                    say(`starting service ${name} (0 to ${replicas} replicas)`);
-                    scaleService(name, replicas);
-                },
-            };
-        };
+        const replicasOf = (name: string) =>
+            (declared.find((resource) => resource.outputs?.name === name)?.outputs as { mode?: { replicated?: { replicas?: number } } } | undefined)?.mode?.replicated?.replicas ?? 1;
+        // Several services at once: one scale, which waits for all of them.
+        const services = (names: string[]): Process => ({
+            stop: () => {
+                names.forEach((name) => say(`stopping service ${name} (${replicasOf(name)} to 0 replicas)`));
+                scaleServices(names.map((name) => [name, 0]));
+            },
+            start: () => {
+                names.forEach((name) => say(`starting service ${name} (0 to ${replicasOf(name)} replicas)`));
+                scaleServices(names.map((name) => [name, replicasOf(name)]));
+            },
+        });
         const workers = docker(["service", "ls", "--filter", "label=io.synapse-stack.role=worker", "--format", "{{.Name}}"]).split("\n").filter(worker);
-        return { main: service(facts.container), workers: workers.map(service) };
+        return { main: services([facts.container]), workers: workers.length > 0 ? [services(workers)] : [] };
     }
     const container = (name: string): Process => ({
         stop: () => {

@@ -20,7 +20,7 @@ import { WORKER_HTTP_PORT, workerConfig } from "../workers/kinds";
 import { REDIS_COMMAND, REDIS_HARDENING } from "../workers/workers";
 import { labelConstraint, type SwarmWorkerService } from "./placement";
 import { contentConfig, contentSecret, serviceFile, type ServiceFile } from "./files";
-import { rolloutWait, swarmService, type SwarmNetwork, taskContainer } from "./service";
+import { rolloutWait, staleWorkersStop, swarmService, type SwarmNetwork, taskContainer } from "./service";
 
 type Owner = { project: string; stack: string };
 
@@ -232,6 +232,8 @@ export interface SwarmProcessesArgs {
     gid: pulumi.Input<number>;
     timezone: pulumi.Input<string>;
     hardening: Hardening;
+    /** The keyed fingerprint of the worker keys every process shares: a change stops the workers before main rolls. */
+    sharedFingerprint: pulumi.Input<string>;
     /** What main starts after (PostgreSQL's password, generate's run), as a value its tasks carry. */
     after: pulumi.Input<string>;
     /**
@@ -264,6 +266,7 @@ export class SwarmProcesses extends pulumi.ComponentResource {
         const owner = { uid: args.uid, gid: args.gid };
         const user = pulumi.interpolate`${args.uid}:${args.gid}`;
         const run = (paths: string[], module?: string) => ["run", ...(module ? ["-m", module] : []), ...paths.flatMap((path) => ["--config-path", path])];
+        const stale = staleWorkersStop(`${name}-stale-workers`, { sharedFingerprint: args.sharedFingerprint, labels: args.labels }, this, args.dataNodeCheck);
         this.main = swarmService(
             `${name}-main`,
             {
@@ -283,7 +286,7 @@ export class SwarmProcesses extends pulumi.ComponentResource {
                 stopGracePeriod: "30s",
                 labels: { ...args.labels, role: "homeserver" },
             },
-            { parent: this },
+            { parent: this, dependsOn: [stale] },
         );
         const mainRollout = rolloutWait(`${name}-main-rollout`, this.main, this);
         this.mainContainer = taskContainer(`${name}-main-task`, this.main, this, [mainRollout]);
@@ -320,6 +323,8 @@ export class SwarmProcesses extends pulumi.ComponentResource {
                       ),
                   );
         this.workers = args.workers.map((worker) => {
+            // The media worker writes the media store in the data volume: on the data node, with it.
+            const media = worker.kind === "media";
             const file = contentConfig(
                 `${name}-${worker.name}-config`,
                 {
@@ -341,16 +346,18 @@ export class SwarmProcesses extends pulumi.ComponentResource {
                     args: run([SWARM_FILES.homeserverYaml, SWARM_FILES.overlay, SWARM_FILES.workerFile], "synapse.app.generic_worker"),
                     env: { TZ: args.timezone },
                     secrets: workerSecrets,
-                    configs: [serviceFile(file, SWARM_FILES.workerFile), ...caRoots],
+                    // The media worker reads the CA roots where main does, in the data volume.
+                    configs: [serviceFile(file, SWARM_FILES.workerFile), ...(media ? [] : caRoots)],
                     fileOwner: owner,
                     networks: args.networks,
                     health: { tests: ["curl", "-fSs", `http://localhost:${WORKER_HTTP_PORT}/health`], startPeriod: "45s" },
-                    // No data volume: the media store path Synapse makes at start is scratch. The memory and CPU
-                    // limits are main's, as on one engine.
-                    hardening: { ...args.hardening, memoryMb: undefined, cpus: undefined, tmpfs: { ...args.hardening.tmpfs, "/data": "rw,nosuid,nodev,size=16m" } },
-                    constraints: args.workerConstraints,
+                    volumes: media ? [{ source: args.volumeName, target: "/data" }] : [],
+                    // Else no data volume: the media store path Synapse makes at start is scratch. The memory and
+                    // CPU limits are main's, as on one engine.
+                    hardening: { ...args.hardening, memoryMb: undefined, cpus: undefined, tmpfs: media ? args.hardening.tmpfs : { ...args.hardening.tmpfs, "/data": "rw,nosuid,nodev,size=16m" } },
+                    constraints: media ? [args.dataConstraint] : args.workerConstraints,
                     replicas: worker.replicas,
-                    order: "start-first",
+                    order: worker.order,
                     stopGracePeriod: "30s",
                     labels: { ...args.labels, role: "worker" },
                 },

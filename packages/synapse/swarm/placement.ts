@@ -11,9 +11,10 @@ export const NODE_LABEL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}=[A-Za-z0-9._-]{1,12
 export const NODE_LABEL_FORM = "a node label key=value, such as synapse.data=true";
 
 /**
- * The worker kinds a swarm runs, each as one replicated service: those Synapse names nowhere in the shared config
- * (client, sync, federation readers), so every replica of one service can run the same file. Stream writers, senders,
- * pushers, media and background workers are named in the shared config one process each: not in this slice.
+ * The worker kinds a swarm runs as one replicated service each: those Synapse names nowhere in the shared config
+ * (client, sync, federation readers), so every replica of the service can run the same file. Every other kind is
+ * named in the shared config one process at a time (`instance_map`, `stream_writers`, the sender and pusher lists):
+ * one service per process, of one replica, rolled stop-first (never two tasks of one name).
  */
 export const SWARM_WORKER_KINDS: readonly WorkerCountKey[] = ["client", "sync", "federationReader"];
 
@@ -32,21 +33,25 @@ export function labelConstraint(label: string): string {
     return `node.labels.${key}==${value}`;
 }
 
-/** A replicated worker service: its kind, its Synapse worker_name (every replica's), and how many replicas. */
+/** A worker service: its kind, its Synapse worker_name (every replica's), how many replicas, and its rollout order. */
 export interface SwarmWorkerService extends WorkerProcess {
     replicas: number;
+    /** start-first for a replicated kind; stop-first for a named process (a second task would be a second writer). */
+    order: "start-first" | "stop-first";
 }
 
-/** One service per worker kind with workers, named after the kind (`client`, `sync`, `federation-reader`). */
+/**
+ * One service per replicated kind with workers, named after the kind (`client`, `federation-reader`); one per process
+ * of every other kind, named as on one engine (`event-persister-1`, `media-1`), which the shared config names.
+ */
 export function swarmWorkerServices(counts: WorkerCounts): SwarmWorkerService[] {
-    return WORKER_KINDS.filter((kind) => counts[kind] > 0).map((kind) => ({
-        kind,
-        name: kind.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`),
-        replicas: counts[kind],
-    }));
-}
-
-/** The kinds given workers that a swarm cannot run yet. */
-export function unsupportedSwarmKinds(counts: WorkerCounts): WorkerCountKey[] {
-    return WORKER_KINDS.filter((kind) => counts[kind] > 0 && !SWARM_WORKER_KINDS.includes(kind));
+    return WORKER_KINDS.flatMap((kind): SwarmWorkerService[] => {
+        const named = kind.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+        if (counts[kind] === 0) {
+            return [];
+        }
+        return SWARM_WORKER_KINDS.includes(kind)
+            ? [{ kind, name: named, replicas: counts[kind], order: "start-first" }]
+            : Array.from({ length: counts[kind] }, (_, index) => ({ kind, name: `${named}-${index + 1}`, replicas: 1, order: "stop-first" }));
+    });
 }

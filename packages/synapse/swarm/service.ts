@@ -253,3 +253,32 @@ export function dataNodeCheck(name: string, label: string, owner: { project: str
         { parent },
     );
 }
+
+/**
+ * The swarm's StaleWorkersStop (workers/workers.ts says why): whenever the worker keys every process shares change (a stream
+ * writer, sender, pusher, media or background worker added or removed), every worker service of the stack is scaled
+ * to no replicas, and this waits until none of their tasks runs; main, which waits for it, then rolls to the new
+ * config, and each worker service's update (it names the new overlay) brings its replicas back. A change that leaves
+ * those keys as they were (a client replica added, any other setting) stops nothing: replicated workers roll as usual.
+ */
+export function staleWorkersStop(name: string, args: { sharedFingerprint: pulumi.Input<string>; labels: { project: string; stack: string } }, parent: pulumi.Resource, after: pulumi.Resource[]): command.local.Command {
+    const filters = Object.entries(ownerLabels(args.labels.project, args.labels.stack, "worker"))
+        .map(([label, value]) => `--filter ${shellQuote(`label=${label}=${value}`)}`)
+        .join(" ");
+    const stop = [
+        `services=$(docker service ls ${filters} --format '{{.Name}}'); `,
+        `for service in $services; do docker service scale --detach "$service=0" >/dev/null && echo "stopping service $service: the shared worker config changes" >&2; done; `,
+        `for i in $(seq 120); do running=0; `,
+        `for service in $services; do running=$((running + $(docker service ps --format '{{.CurrentState}}' "$service" | grep -c '^Running' || true))); done; `,
+        `[ "$running" -eq 0 ] && exit 0; sleep 1; done; `,
+        `echo "the worker services did not stop within 120 s: $services" >&2; exit 1`,
+    ].join("");
+    return new command.local.Command(
+        name,
+        // On update only (a changed fingerprint, which the script does not read): then every worker service's spec
+        // changes too, as it names the new overlay, and its update restores its replicas. Made before any worker
+        // service, and on a stack from before it, a create that stopped them would leave them stopped.
+        { update: stop, environment: { SYNAPSE_SHARED_WORKER_CONFIG: args.sharedFingerprint }, logging: "stderr" },
+        { parent, dependsOn: after },
+    );
+}
