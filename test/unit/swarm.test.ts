@@ -81,11 +81,12 @@ describe("the component's swarm rules", () => {
         );
     });
 
-    it("refuses CA roots given as one output with workers: each becomes a Swarm config, so their number must be known", () => {
+    it("refuses CA roots given as one output or promise with workers: each becomes a Swarm config, so their number must be known", () => {
         const swarm = { ...base, platform: "swarm" as const, swarm: { dataNodeLabel: "a=b" }, workers: { client: 1 } };
         const message =
-            "federation.trustedCaCertificates is a single output with platform swarm and workers: give a list (each item may be an output), so that each root becomes a Swarm config of its own";
+            "federation.trustedCaCertificates is a single output or promise with platform swarm and workers: give a list (each item may be an output), so that each root becomes a Swarm config of its own";
         assert.ok(validateHomeserverArgs({ ...swarm, federation: { trustedCaCertificates: pulumi.output([PEM]) } }).includes(message));
+        assert.ok(validateHomeserverArgs({ ...swarm, federation: { trustedCaCertificates: Promise.resolve([PEM]) } }).includes(message));
         assert.ok(!validateHomeserverArgs({ ...swarm, federation: { trustedCaCertificates: [pulumi.output(PEM)] } }).includes(message));
     });
 
@@ -303,8 +304,18 @@ describe("a Homeserver on a swarm, under mocks", () => {
         assert.equal(config.media_instance_running_background_jobs, "media-1");
         const stop = declared.find((r) => r.type === "command:local:Command" && r.name === "chat-processes-stale-workers");
         assert.ok(stop, "a stop of the stale workers");
-        assert.equal(stop.inputs.create, undefined, "never on create: a new stop on an older stack would leave its workers stopped");
-        assert.match(String(stop.inputs.update), /docker service ls --filter label=io\.synapse-stack\.project=synapse --filter label=io\.synapse-stack\.stack=lib --filter label=io\.synapse-stack\.role=worker /);
-        assert.match(String(stop.inputs.update), /docker service scale --detach "\$service=0"/);
+        const script = String(stop.inputs.create);
+        assert.equal(stop.inputs.update, script);
+        assert.match(script, /docker service ls --filter label=io\.synapse-stack\.project=synapse --filter label=io\.synapse-stack\.stack=lib --filter label=io\.synapse-stack\.role=worker /);
+        // Only this homeserver's services whose label names other shared keys than the ones main rolls to.
+        assert.match(script, /case "\$service" in "\$MAIN"-\*\) ;; \*\) continue ;; esac; \[ "\$\(docker service inspect --format '\{\{index \.Spec\.Labels "io\.synapse-stack\.shared"\}\}' "\$service"\)" = "\$SHARED" \] && continue; docker service scale --detach "\$service=0"/);
+        const environment = stop.inputs.environment as Record<string, string>;
+        assert.equal(environment.MAIN, "chat");
+        for (const name of ["chat-client", "chat-event-persister-1", "chat-media-1"]) {
+            const labels = (declared.find((r) => r.type === "docker:index/service:Service" && r.inputs.name === name)?.inputs.labels ?? []) as { label: string; value: string }[];
+            assert.equal(labels.find((label) => label.label === "io.synapse-stack.shared")?.value, environment.SHARED, `${name} carries the shared keys' fingerprint`);
+        }
+        // On the service only: a task's container keeps its labels, so a new fingerprint restarts no task by itself.
+        assert.ok(!(services["chat-client"].taskSpec.containerSpec as { labels?: { label: string }[] }).labels?.some((label) => label.label === "io.synapse-stack.shared"));
     });
 });

@@ -130,8 +130,10 @@ export class Homeserver extends pulumi.ComponentResource {
             ...(args.turn ? { "turn.volumeName": args.turn.volumeName ?? named("turn") } : {}),
             ...(args.monitoring ? { "monitoring.volumeName": args.monitoring.volumeName ?? named("metrics") } : {}),
         };
-        // On a swarm, nothing is made until the engine Pulumi talks to is shown to be the data node.
-        const dataNode = placement && args.swarm ? dataNodeCheck(`${name}-data-node`, args.swarm.dataNodeLabel, labels, this) : undefined;
+        // On a swarm, the federation network is one of its overlays, which the services join by id; and nothing is made
+        // until it is found and the engine Pulumi talks to is shown to be the data node.
+        const federationNetworkId = placement && args.federation?.network ? existingOverlayId("federation.network", args.federation.network, this) : undefined;
+        const dataNode = placement && args.swarm ? dataNodeCheck(`${name}-data-node`, args.swarm.dataNodeLabel, labels, this, federationNetworkId ? [federationNetworkId] : []) : undefined;
         const afterDataNode = dataNode ? [dataNode] : [];
         const ledger = recordVolumes(`${name}-volumes`, volumeNames, args.retainDataOnDestroy, labels, this, afterDataNode);
         const key = fingerprintKey(`${name}-fingerprint-key`, this);
@@ -222,8 +224,6 @@ export class Homeserver extends pulumi.ComponentResource {
                       { parent: this },
                   )
                 : undefined;
-        // On a swarm, the federation network is one of its overlays, which the services join by id.
-        const federationNetworkId = placement && args.federation?.network ? existingOverlayId("federation.network", args.federation.network, this) : undefined;
         const edgeArgs: EdgeArgs | undefined =
             args.edge && network
                 ? {
@@ -475,6 +475,7 @@ export class Homeserver extends pulumi.ComponentResource {
                           // Data flow from generate and the database's password: main rolls when generate ran again.
                           after: pulumi.interpolate`${generate.runId} ${database.ready.id}${port ? pulumi.interpolate` ${port.step.id}` : ""}`,
                           sharedFingerprint: fingerprint(workerSettings ? workerSettings.apply((settings) => JSON.stringify(settings.shared)) : "{}", key),
+                          prerequisites: [database.ready, ...(port ? [port.step] : [])],
                           generate,
                           labels,
                           fingerprintKey: key,

@@ -229,8 +229,9 @@ export function swarmProblems(args: HomeserverArgs): string[] {
         }
     }
     // Workers on other nodes get each CA root as a Swarm config of its own: their number must be known.
-    if (args.workers !== undefined && pulumi.Output.isInstance(args.federation?.trustedCaCertificates)) {
-        problems.push("federation.trustedCaCertificates is a single output with platform swarm and workers: give a list (each item may be an output), so that each root becomes a Swarm config of its own");
+    const roots = args.federation?.trustedCaCertificates;
+    if (args.workers !== undefined && roots !== undefined && !Array.isArray(roots)) {
+        problems.push("federation.trustedCaCertificates is a single output or promise with platform swarm and workers: give a list (each item may be an output), so that each root becomes a Swarm config of its own");
     }
     return problems;
 }

@@ -173,6 +173,9 @@ interface Process {
  */
 function processesOf(facts: StackFacts): { main: Process; workers: Process[] } {
     const worker = (name: string) => name.startsWith(`${facts.container}-`);
+    // This stack's workers only: another stack's homeserver may be named with this one's as a prefix (`x-peer`).
+    const project = facts.urn?.split("::")[1];
+    const owned = ["--filter", "label=io.synapse-stack.role=worker", "--filter", `label=io.synapse-stack.stack=${facts.stack}`, ...(project ? ["--filter", `label=io.synapse-stack.project=${project}`] : [])];
     if (facts.platform === "swarm") {
         // The replicas the stack declares, not the spec's: a restore that failed part-way left them at 0.
         const declared = stackResources(facts.stack).filter((resource) => resource.type === "docker:index/service:Service");
@@ -189,7 +192,7 @@ function processesOf(facts: StackFacts): { main: Process; workers: Process[] } {
                 scaleServices(names.map((name) => [name, replicasOf(name)]));
             },
         });
-        const workers = docker(["service", "ls", "--filter", "label=io.synapse-stack.role=worker", "--format", "{{.Name}}"]).split("\n").filter(worker);
+        const workers = docker(["service", "ls", ...owned, "--format", "{{.Name}}"]).split("\n").filter(worker);
         return { main: services([facts.container]), workers: workers.length > 0 ? [services(workers)] : [] };
     }
     const container = (name: string): Process => ({
@@ -202,7 +205,7 @@ function processesOf(facts: StackFacts): { main: Process; workers: Process[] } {
             docker(["start", name]);
         },
     });
-    const workers = docker(["ps", "-a", "--filter", "label=io.synapse-stack.role=worker", "--format", "{{.Names}}"]).split("\n").filter(worker);
+    const workers = docker(["ps", "-a", ...owned, "--format", "{{.Names}}"]).split("\n").filter(worker);
     return { main: container(facts.container), workers: workers.map(container) };
 }
 

@@ -17,7 +17,7 @@ import { helperCommand } from "../runtime/helper";
 import { imageResource } from "../runtime/images";
 import { fingerprint, shellQuote } from "../runtime/scripts";
 import { WORKER_HTTP_PORT, workerConfig } from "../workers/kinds";
-import { REDIS_COMMAND, REDIS_HARDENING } from "../workers/workers";
+import { REDIS_COMMAND, REDIS_HARDENING, SHARED_LABEL } from "../workers/workers";
 import { labelConstraint, type SwarmWorkerService } from "./placement";
 import { contentConfig, contentSecret, serviceFile, type ServiceFile } from "./files";
 import { rolloutWait, staleWorkersStop, swarmService, type SwarmNetwork, taskContainer } from "./service";
@@ -234,6 +234,8 @@ export interface SwarmProcessesArgs {
     hardening: Hardening;
     /** The keyed fingerprint of the worker keys every process shares: a change stops the workers before main rolls. */
     sharedFingerprint: pulumi.Input<string>;
+    /** The steps main's `after` names (the database's password, the port), which stopping the workers waits for too. */
+    prerequisites: pulumi.Resource[];
     /** What main starts after (PostgreSQL's password, generate's run), as a value its tasks carry. */
     after: pulumi.Input<string>;
     /**
@@ -266,7 +268,13 @@ export class SwarmProcesses extends pulumi.ComponentResource {
         const owner = { uid: args.uid, gid: args.gid };
         const user = pulumi.interpolate`${args.uid}:${args.gid}`;
         const run = (paths: string[], module?: string) => ["run", ...(module ? ["-m", module] : []), ...paths.flatMap((path) => ["--config-path", path])];
-        const stale = staleWorkersStop(`${name}-stale-workers`, { sharedFingerprint: args.sharedFingerprint, labels: args.labels }, this, args.dataNodeCheck);
+        // After what main waits for (the upgrade backup, generate, the database, the port): a step failing before main's
+        // rollout leaves the workers running.
+        const stale = staleWorkersStop(`${name}-stale-workers`, { sharedFingerprint: args.sharedFingerprint, mainName: args.mainName, labels: args.labels }, this, [
+            ...args.dataNodeCheck,
+            args.generate,
+            ...args.prerequisites,
+        ]);
         this.main = swarmService(
             `${name}-main`,
             {
@@ -360,6 +368,7 @@ export class SwarmProcesses extends pulumi.ComponentResource {
                     order: worker.order,
                     stopGracePeriod: "30s",
                     labels: { ...args.labels, role: "worker" },
+                    serviceLabels: { [SHARED_LABEL]: args.sharedFingerprint },
                 },
                 // Workers refuse to start before main has migrated the database.
                 { parent: this, dependsOn: [mainRollout] },

@@ -9,6 +9,7 @@ import { userError } from "../runtime/errors";
 import { type Hardening, LOG_OPTIONS } from "../runtime/hardening";
 import { labelList, ownerLabels, SERVICE_LABEL } from "../runtime/labels";
 import { shellQuote } from "../runtime/scripts";
+import { SHARED_LABEL } from "../workers/workers";
 import { type ServiceFile, SWEEP_UNUSED } from "./files";
 
 /** An overlay network a service joins, by id, with the names its tasks answer to there besides the service's. */
@@ -50,6 +51,8 @@ export interface SwarmServiceArgs {
     ports?: pulumi.Input<{ target: number; published: number }[]>;
     /** Owner labels and the role, on the service and its task containers. */
     labels: { project: string; stack: string; role: string };
+    /** Further labels on the service alone (its tasks' containers do not get them). */
+    serviceLabels?: Record<string, pulumi.Input<string>>;
 }
 
 /**
@@ -61,6 +64,7 @@ export interface SwarmServiceArgs {
 export function swarmService(name: string, args: SwarmServiceArgs, opts: pulumi.CustomResourceOptions): docker.Service {
     // Sorted by key, as the provider reads them back: another order would plan an update on every up.
     const labels = labelList(ownerLabels(args.labels.project, args.labels.stack, args.labels.role)).sort((a, b) => a.label.localeCompare(b.label));
+    const serviceLabels = [...labels, ...Object.entries(args.serviceLabels ?? {}).map(([label, value]) => ({ label, value }))].sort((a, b) => a.label.localeCompare(b.label));
     const owner = args.fileOwner;
     const file = (item: ServiceFile) => ({
         fileName: item.target,
@@ -72,7 +76,7 @@ export function swarmService(name: string, args: SwarmServiceArgs, opts: pulumi.
         name,
         {
             name: args.name,
-            labels,
+            labels: serviceLabels,
             mode: { replicated: { replicas: args.replicas ?? 1 } },
             endpointSpec: {
                 mode: "dnsrr",
@@ -232,7 +236,14 @@ export function existingOverlayId(setting: string, network: pulumi.Input<string>
  * talks to is a swarm manager with the data node's label: the volumes and the one-shot steps are on that engine, and
  * services placed on another node would start there on new, empty volumes.
  */
-export function dataNodeCheck(name: string, label: string, owner: { project: string; stack: string }, parent: pulumi.Resource): command.local.Command {
+export function dataNodeCheck(
+    name: string,
+    label: string,
+    owner: { project: string; stack: string },
+    parent: pulumi.Resource,
+    /** Networks the stack does not make, looked up first (existingOverlayId): a refused one stops the check too. */
+    networkIds: pulumi.Output<string>[] = [],
+): command.local.Command {
     const [key, value] = label.split("=", 2);
     const labelled = shellQuote(`{{index .Spec.Labels "${key}"}}`);
     return new command.local.Command(
@@ -246,7 +257,7 @@ export function dataNodeCheck(name: string, label: string, owner: { project: str
                 `Label it (docker node update --label-add ${label} $node), or set DOCKER_HOST to the manager that has the label" >&2; exit 1; }`,
             // On destroy, after every service is gone: the secrets and configs the sweeps leave to Docker.
             delete: SWEEP_UNUSED,
-            environment: { SYNAPSE_PROJECT: owner.project, SYNAPSE_STACK: owner.stack },
+            environment: { SYNAPSE_PROJECT: owner.project, SYNAPSE_STACK: owner.stack, ...(networkIds.length > 0 ? { SYNAPSE_NETWORKS: pulumi.all(networkIds).apply((ids) => ids.join(" ")) } : {}) },
             logging: "stderr",
             triggers: [label],
         },
@@ -255,30 +266,36 @@ export function dataNodeCheck(name: string, label: string, owner: { project: str
 }
 
 /**
- * The swarm's StaleWorkersStop (workers/workers.ts says why): whenever the worker keys every process shares change (a stream
- * writer, sender, pusher, media or background worker added or removed), every worker service of the stack is scaled
- * to no replicas, and this waits until none of their tasks runs; main, which waits for it, then rolls to the new
- * config, and each worker service's update (it names the new overlay) brings its replicas back. A change that leaves
- * those keys as they were (a client replica added, any other setting) stops nothing: replicated workers roll as usual.
+ * The swarm's StaleWorkersStop (workers/workers.ts says why). Each worker service carries the keyed fingerprint of the
+ * worker keys every process shares as a label (SHARED_LABEL); when they change (a stream writer, sender, pusher, media
+ * or background worker added or removed), this scales every worker service of the homeserver whose label differs to
+ * no replicas, and waits until none of their tasks is left; main, which waits for it, then rolls to the new config,
+ * and each stopped service's update (its label changes) brings its replicas back. Services already on the new keys,
+ * and every change that leaves the keys as they were (a client replica, any other setting), stop nothing.
  */
-export function staleWorkersStop(name: string, args: { sharedFingerprint: pulumi.Input<string>; labels: { project: string; stack: string } }, parent: pulumi.Resource, after: pulumi.Resource[]): command.local.Command {
+export function staleWorkersStop(
+    name: string,
+    args: { sharedFingerprint: pulumi.Input<string>; mainName: pulumi.Input<string>; labels: { project: string; stack: string } },
+    parent: pulumi.Resource,
+    after: pulumi.Resource[],
+): command.local.Command {
     const filters = Object.entries(ownerLabels(args.labels.project, args.labels.stack, "worker"))
         .map(([label, value]) => `--filter ${shellQuote(`label=${label}=${value}`)}`)
         .join(" ");
     const stop = [
-        `services=$(docker service ls ${filters} --format '{{.Name}}'); `,
-        `for service in $services; do docker service scale --detach "$service=0" >/dev/null && echo "stopping service $service: the shared worker config changes" >&2; done; `,
-        `for i in $(seq 120); do running=0; `,
-        `for service in $services; do running=$((running + $(docker service ps --format '{{.CurrentState}}' "$service" | grep -c '^Running' || true))); done; `,
-        `[ "$running" -eq 0 ] && exit 0; sleep 1; done; `,
-        `echo "the worker services did not stop within 120 s: $services" >&2; exit 1`,
+        `services=$(docker service ls ${filters} --format '{{.Name}}') || exit 1; stale=""; `,
+        `for service in $services; do case "$service" in "$MAIN"-*) ;; *) continue ;; esac; `,
+        `[ "$(docker service inspect --format '{{index .Spec.Labels "${SHARED_LABEL}"}}' "$service")" = "$SHARED" ] && continue; `,
+        `docker service scale --detach "$service=0" >/dev/null || exit 1; echo "stopping service $service: the shared worker config changes" >&2; stale="$stale $service"; done; `,
+        // Until no task is left in a state before its end: a task starting, not yet healthy, runs Synapse already.
+        `for i in $(seq 120); do left=0; `,
+        `for service in $stale; do left=$((left + $(docker service ps --format '{{.CurrentState}}' "$service" | grep -cvE '^(Shutdown|Complete|Failed|Rejected|Orphaned|Remove)' || true))); done; `,
+        `[ "$left" -eq 0 ] && exit 0; sleep 1; done; `,
+        `echo "the worker services did not stop within 120 s:$stale" >&2; exit 1`,
     ].join("");
     return new command.local.Command(
         name,
-        // On update only (a changed fingerprint, which the script does not read): then every worker service's spec
-        // changes too, as it names the new overlay, and its update restores its replicas. Made before any worker
-        // service, and on a stack from before it, a create that stopped them would leave them stopped.
-        { update: stop, environment: { SYNAPSE_SHARED_WORKER_CONFIG: args.sharedFingerprint }, logging: "stderr" },
+        { create: stop, update: stop, environment: { SHARED: args.sharedFingerprint, MAIN: args.mainName }, logging: "stderr" },
         { parent, dependsOn: after },
     );
 }

@@ -120,7 +120,8 @@ export interface WorkerProcessesArgs {
 }
 
 /** The label naming the shared config a worker runs with. */
-const SHARED_LABEL = `${LABEL_PREFIX}.shared`;
+/** The label naming the shared config a worker runs (its container's, or on a swarm its service's). */
+export const SHARED_LABEL = `${LABEL_PREFIX}.shared`;
 
 export interface StaleWorkersStopArgs {
     /** The fingerprint of the config main is about to run with. */
