@@ -12,7 +12,7 @@ export {
     type WorkersArgs,
 } from "./homeserver/args";
 export { labelConstraint, NODE_LABEL, NODE_LABEL_FORM, Platform, SWARM_PUBLISHING, SWARM_REFUSALS, SWARM_WORKER_KINDS, swarmWorkerServices, type SwarmWorkerService } from "./swarm/placement";
-export { overlayProblem } from "./swarm/service";
+export { overlayProblem } from "./swarm/networks";
 export { renderOverlay, type DatabaseConfig, type OverlaySettings } from "./homeserver/overlay";
 export {
     accepts,

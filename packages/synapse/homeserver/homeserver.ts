@@ -30,7 +30,8 @@ import { Turn } from "../turn/turn";
 import { Monitoring } from "../monitoring/monitoring";
 import { Platform, swarmWorkerServices } from "../swarm/placement";
 import { sweepUnused } from "../swarm/files";
-import { dataNodeCheck, existingOverlayId, overlayNetwork } from "../swarm/service";
+import { existingOverlayId, overlayNetwork } from "../swarm/networks";
+import { dataNodeCheck } from "../swarm/service";
 import { constraintsOf, SWARM_FILES, SwarmBus, SwarmDatabase, SwarmEdge, SwarmProcesses } from "../swarm/parts";
 
 /** The config files the homeserver runs with: the generated one, then the stack's overlay, which wins key by key. */

@@ -8,6 +8,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { ownerLabels } from "../runtime/labels";
 import { backup, configuredDirectory } from "./backup";
 import {
     containerState,
@@ -175,7 +176,9 @@ function processesOf(facts: StackFacts): { main: Process; workers: Process[] } {
     const worker = (name: string) => name.startsWith(`${facts.container}-`);
     // This stack's workers only: another stack's homeserver may be named with this one's as a prefix (`x-peer`).
     const project = facts.urn?.split("::")[1];
-    const owned = ["--filter", "label=io.synapse-stack.role=worker", "--filter", `label=io.synapse-stack.stack=${facts.stack}`, ...(project ? ["--filter", `label=io.synapse-stack.project=${project}`] : [])];
+    const owned = Object.entries(ownerLabels(project ?? "", facts.stack, "worker"))
+        .filter(([, value]) => value !== "")
+        .flatMap(([label, value]) => ["--filter", `label=${label}=${value}`]);
     if (facts.platform === "swarm") {
         // The replicas the stack declares, not the spec's: a restore that failed part-way left them at 0.
         const declared = stackResources(facts.stack).filter((resource) => resource.type === "docker:index/service:Service");

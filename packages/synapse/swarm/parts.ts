@@ -99,18 +99,23 @@ export class SwarmDatabase extends pulumi.ComponentResource {
     }
 }
 
+export interface SwarmBusArgs {
+    image: pulumi.Input<string>;
+    serviceName: pulumi.Input<string>;
+    networkId: pulumi.Input<string>;
+    dataConstraint: string;
+    labels: Owner;
+    /** What Redis is made after and deleted before, as WorkerBus's `after` (the volume ledger). */
+    after: pulumi.Resource[];
+}
+
 /** Redis for the workers, pinned to the data node (it holds nothing worth keeping), and the replication secret. */
 export class SwarmBus extends pulumi.ComponentResource {
     public readonly redisHost: pulumi.Output<string>;
     public readonly replicationSecret: pulumi.Output<string>;
     public readonly service: docker.Service;
 
-    /** `after`: what Redis is made after and deleted before, as WorkerBus's (the volume ledger). */
-    constructor(
-        name: string,
-        args: { image: pulumi.Input<string>; serviceName: pulumi.Input<string>; networkId: pulumi.Input<string>; dataConstraint: string; labels: Owner; after: pulumi.Resource[] },
-        opts?: pulumi.ComponentResourceOptions,
-    ) {
+    constructor(name: string, args: SwarmBusArgs, opts?: pulumi.ComponentResourceOptions) {
         super("synapse:swarm:WorkerBus", name, {}, opts);
         const image = imageResource(`${name}-redis-image`, args.image, this);
         this.service = swarmService(
