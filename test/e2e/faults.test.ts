@@ -1,8 +1,9 @@
 // Survives what hosts do (issue 20): on one stack of the production profile (PostgreSQL, the TLS edge, a client
 // worker and an event persister with Redis), each fault is injected on the real engine while a client writes through
 // the edge, and what the server acknowledged is counted in the room afterwards: SIGKILL of each process as the OOM
-// killer does it, a full disk under PostgreSQL's volume, a backup into a full folder, two `up`s at once, `up`
-// interrupted by SIGINT and by SIGKILL, a soak with restarts, and a restart of the Docker engine.
+// killer does it (and of the client worker in the middle of a send), a full disk under PostgreSQL's volume, a backup
+// into a full folder, two `up`s at once, `up` interrupted by SIGINT and by SIGKILL, a soak with restarts, and a
+// restart of the Docker engine.
 // Over 300 lines on purpose: one stack serves every fault, in order (each new stack costs CI minutes); the engine
 // restart stops every container on the engine, so run this file alone.
 import assert from "node:assert/strict";
@@ -28,7 +29,7 @@ import {
     type TestStack,
     up,
 } from "./support";
-import { countAcknowledged, faultProfile, soak, Traffic } from "./traffic";
+import { countAcknowledged, faultProfile, roomMessages, soak, Traffic } from "./traffic";
 
 /** One row of the README's table: what a fault did to the writes, and what the user had to type. */
 interface FaultRow {
@@ -261,6 +262,43 @@ describe("survives what hosts do", { timeout: 45 * 60_000 }, () => {
         });
     }
 
+    it("SIGKILL of the client worker while it handles a send: the edge answers that send at once, the client's repeat is stored once", async () => {
+        const container = `${prefix}-client-1`;
+        const persister = `${prefix}-event-persister-1`;
+        const roomId = await newRoom("in flight");
+        const restartsBefore = restartCount(container);
+        const content = { msgtype: "m.text", body: `in flight ${runId()}` };
+        const sendPath = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${runId()}`;
+        // The send waits in the client worker, whole, for the frozen event persister when the worker is killed.
+        docker("pause", persister);
+        let answeredAt = 0;
+        let killedAt = 0;
+        let healthyAt = 0;
+        try {
+            const inFlight = matrix.request("PUT", sendPath, content, token).then((answer) => ((answeredAt = Date.now()), answer));
+            await pause(1);
+            process.kill(Number(docker("inspect", "--format", "{{.State.Pid}}", container)), "SIGKILL");
+            killedAt = Date.now();
+            docker("unpause", persister);
+            await until(`${container} restarted by its policy`, 120, () => restartCount(container) > restartsBefore && docker("inspect", "--format", "{{.State.Running}}", container) === "true");
+            await until(`${container} healthy again`, 120, () => healthySinceStart(container));
+            healthyAt = Date.now();
+            const answer = await inFlight;
+            console.log(`send in flight: answered ${answer.status} ${((answeredAt - killedAt) / 1000).toFixed(1)} s after the kill; the worker healthy again after ${((healthyAt - killedAt) / 1000).toFixed(1)} s`);
+            assert.equal(answer.status, 502, "the edge says the process failed");
+        } finally {
+            spawnSync("docker", ["unpause", persister]);
+        }
+        // Caddy 2.6 cannot send a body twice: tried again, the send failed at once each time and kept the worker marked
+        // failed until the edge gave up on it, a minute later, and every request of the worker's rows waited with it.
+        assert.ok(answeredAt < healthyAt, "the send is answered when its process dies, before the restarted worker is healthy, not once the edge gives up trying it again");
+        const repeated = await matrix.request("PUT", sendPath, content, token);
+        assert.equal(repeated.status, 200, `the client's repeat is acknowledged: ${JSON.stringify(repeated.json)}`);
+        const stored = (await roomMessages(matrix, token, roomId)).filter((message) => message.body === content.body);
+        assert.equal(stored.length, 1, "and stored once");
+        rows.push({ fault: "SIGKILL of client-1 while it handles a send", acknowledged: 1, found: stored.length, recoverySeconds: (healthyAt - killedAt) / 1000, command: "none (the client repeats the send)" });
+    });
+
     it("a full disk under PostgreSQL's volume: writes refused with errors; once space is freed, it serves every acknowledged write", async () => {
         const filler = path.join(databaseDisk, "filler");
         let filled = 0;
@@ -326,7 +364,8 @@ describe("survives what hosts do", { timeout: 45 * 60_000 }, () => {
         assert.equal((await first).summary.result, "succeeded");
         assert.match(second, /the stack is currently locked by 1 lock\(s\)/, "the second up is refused by the lock");
         await expectNoChanges(testStack!);
-        assert.ok((await matrix.login(outputs.adminUserId, outputs.adminPassword)).token, "the admin logs in");
+        const login = await matrix.login(outputs.adminUserId, outputs.adminPassword);
+        assert.ok(login.token, `the admin logs in (answered ${login.status} ${login.errcode ?? ""})`);
         const since = Date.now();
         await until("writes acknowledged after both ups", 180, () => traffic.acknowledged.filter((write) => write.attemptedAt > since).length >= 3);
         await traffic.stop();
@@ -428,7 +467,8 @@ describe("survives what hosts do", { timeout: 45 * 60_000 }, () => {
                 await until("every container of the stack running", 180, () => docker("ps", "--filter", `label=io.synapse-stack.stack=${name}`, "--format", "{{.Names}}").split("\n").sort().join() === containers.join());
             },
         );
-        assert.ok((await matrix.login(outputs.adminUserId, outputs.adminPassword)).token, "the admin logs in");
+        const login = await matrix.login(outputs.adminUserId, outputs.adminPassword);
+        assert.ok(login.token, `the admin logs in (answered ${login.status} ${login.errcode ?? ""})`);
         await expectNoChanges(testStack!);
         await expectEveryWrite("restart of the Docker engine", roomId, traffic, since, "none");
     });

@@ -203,28 +203,35 @@ export function routeFor(method: string, path: string, running: ReadonlySet<Work
  */
 const TRY_DURATION = "60s";
 /**
- * The requests the edge may try again: every method. Caddy 2.6 (Debian's release) holds a request while no process
- * of its row is available only when it matches this list, whatever the error, so without PUT and POST here a send
- * during a restart would get an immediate 503. Trying again never repeats work a process did: a request that never
- * reached a process is sent whole; one whose body was already sent cannot be sent again (Caddy 2.6 cannot rewind the
- * body, and Go's transport refuses to send it short), so it gets a 502 and the client repeats it, which for a Matrix
- * send is safe: its transaction id stores the message once. Only a bodiless request that a process dropped is sent
- * again in full (a GET, or a POST with no body).
+ * Which requests the edge tries again, and when. Caddy 2.6 (Debian's release) cannot send a request body twice: Go's
+ * transport closes it after any failed attempt (a refused connection too), so every later attempt fails at once
+ * ("invalid Read on closed Body") and counts against the process. Tried again for the whole lb_try_duration, such a
+ * request kept a restarted worker marked failed for a minute: every request of its row waited, then got a 503.
+ * - A request without a body (GET, HEAD, OPTIONS) is tried again whatever the error.
+ * - Any other request is held only until its first attempt (Caddy sets the upstream's address at an attempt): while
+ *   no process of its row is available, as Caddy 2.6 holds a request only if it matches here. Once an attempt failed,
+ *   the answer is a 502 at once (after a refused connection, which Caddy always tries again, at that next attempt),
+ *   and the client repeats it; for a Matrix send that is safe, as its transaction id stores the message once.
  */
-const RETRY_MATCH = "lb_retry_match method GET HEAD OPTIONS PUT POST DELETE";
+const RETRY_MATCH = ["lb_retry_match method GET HEAD OPTIONS", "lb_retry_match {\n\texpression {http.reverse_proxy.upstream.address} == null\n}"];
+/**
+ * Every pool is health-checked, main too: a process that is down gets no request, so a request with a body waits for
+ * it instead of being spent on it. A failed request keeps its process out for longer than the check needs to notice
+ * (2 s between probes, 2 s to answer), and no longer.
+ */
+const HEALTH = ["health_uri /health", "health_interval 2s", "health_timeout 2s", "fail_duration 5s"];
 
 /**
  * The routing table as Caddyfile lines: a `route` block (literal order, first match wins) with one matcher and one
  * reverse_proxy per row, to the row's processes when the homeserver runs its kind and to main otherwise. Each pool
- * is health-checked (/health on every worker listener): a dead process gets no requests until it answers again, and a
- * request finds another process, or waits for one, rather than failing.
+ * is health-checked (/health on every listener, main's too): a dead process gets no requests until it answers again,
+ * and a request finds another process, or waits for one, rather than failing.
  */
 export function renderRoutes(upstreams: Readonly<Partial<Record<string, readonly string[]>>>, main: string): string {
     const running = new Set(Object.keys(upstreams).filter((kind) => (upstreams[kind] ?? []).length > 0) as WorkerKind[]);
-    const hold = [`lb_try_duration ${TRY_DURATION}`, "lb_try_interval 250ms", RETRY_MATCH];
-    const health = ["health_uri /health", "health_interval 2s", "health_timeout 2s", "fail_duration 10s"];
+    const hold = [`lb_try_duration ${TRY_DURATION}`, "lb_try_interval 250ms", ...RETRY_MATCH, ...HEALTH];
     const proxy = (matcher: string, hosts: readonly string[], options: readonly string[]) =>
-        [`\treverse_proxy ${matcher}${hosts.join(" ")} {`, ...options.map((line) => `\t\t${line}`), "\t}"].join("\n");
+        [`\treverse_proxy ${matcher}${hosts.join(" ")} {`, ...options.map((line) => `\t\t${line.replace(/\n/g, "\n\t\t")}`), "\t}"].join("\n");
     const lines = ROUTES.map((route, index) => {
         const target = targetOf(route, running);
         const matcher = [
@@ -237,7 +244,7 @@ export function renderRoutes(upstreams: Readonly<Partial<Record<string, readonly
         const to =
             target === "main"
                 ? proxy(`@route${index} `, [main], hold)
-                : proxy(`@route${index} `, upstreams[target] ?? [], [`lb_policy ${route.balance}`, ...hold, ...health]);
+                : proxy(`@route${index} `, upstreams[target] ?? [], [`lb_policy ${route.balance}`, ...hold]);
         return [`\t# ${route.name}`, ...matcher, to].join("\n");
     });
     return ["route {", ...lines, proxy("", [main], hold), "}"].join("\n");
