@@ -29,6 +29,7 @@ import {
     type TestStack,
     up,
 } from "./support";
+import { REPLICATION_PORT } from "../../packages/synapse/workers/kinds";
 import { countAcknowledged, faultProfile, roomMessages, soak, Traffic } from "./traffic";
 
 /** One row of the README's table: what a fault did to the writes, and what the user had to type. */
@@ -46,6 +47,12 @@ const lastLogLines = (container: string, tail = "30") => {
     return `${logs.stdout}${logs.stderr}`;
 };
 const restartCount = (container: string) => Number(docker("inspect", "--format", "{{.RestartCount}}", container));
+/** Bytes that arrived on a container's listener `port` and lie unread (its process frozen, say), from its network namespace. */
+const unreadBytes = (container: string, port: number) =>
+    execFileSync("nsenter", ["-t", docker("inspect", "--format", "{{.State.Pid}}", container), "-n", "ss", "-Htn", "state", "established", `( sport = :${port} )`], { encoding: "utf8" })
+        .split("\n")
+        .filter(Boolean)
+        .reduce((sum, line) => sum + Number(line.trim().split(/\s+/)[0]), 0);
 // A client's retries: every half second for two minutes, each send with its transaction id.
 const PATIENT = { tries: 240, retryPauseMs: 500 };
 const SOAK_SECONDS = Number(process.env.FAULTS_SOAK_SECONDS || 45);
@@ -269,34 +276,52 @@ describe("survives what hosts do", { timeout: 45 * 60_000 }, () => {
         const restartsBefore = restartCount(container);
         const content = { msgtype: "m.text", body: `in flight ${runId()}` };
         const sendPath = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${runId()}`;
+        const sendOnce = () => matrix.request("PUT", sendPath, content, token).catch((error: Error) => ({ status: 0, json: { error: error.message } }));
+        let answeredAt = 0;
+        let acknowledgedAt = 0;
+        let repeats = 0;
         // The send waits in the client worker, whole, for the frozen event persister when the worker is killed.
         docker("pause", persister);
-        let answeredAt = 0;
+        const inFlight = sendOnce().then((answer) => ((answeredAt = Date.now()), answer));
+        // Then the client repeats it as Traffic does: every half second, with its transaction id.
+        const repeated = inFlight.then(async () => {
+            let answer: Awaited<ReturnType<typeof sendOnce>> | undefined;
+            while (answer?.status !== 200 && repeats < PATIENT.tries) {
+                repeats++;
+                await pause(PATIENT.retryPauseMs / 1000);
+                answer = await sendOnce();
+            }
+            acknowledgedAt = Date.now();
+            return answer;
+        });
         let killedAt = 0;
         let healthyAt = 0;
         try {
-            const inFlight = matrix.request("PUT", sendPath, content, token).then((answer) => ((answeredAt = Date.now()), answer));
-            await pause(1);
+            // The worker's request to the persister lies unread in the persister's replication socket.
+            await until("the send waits in the client worker", 30, () => unreadBytes(persister, REPLICATION_PORT) > 0);
+            assert.equal(answeredAt, 0, "the send is not answered yet");
             process.kill(Number(docker("inspect", "--format", "{{.State.Pid}}", container)), "SIGKILL");
             killedAt = Date.now();
             docker("unpause", persister);
             await until(`${container} restarted by its policy`, 120, () => restartCount(container) > restartsBefore && docker("inspect", "--format", "{{.State.Running}}", container) === "true");
             await until(`${container} healthy again`, 120, () => healthySinceStart(container));
             healthyAt = Date.now();
-            const answer = await inFlight;
-            console.log(`send in flight: answered ${answer.status} ${((answeredAt - killedAt) / 1000).toFixed(1)} s after the kill; the worker healthy again after ${((healthyAt - killedAt) / 1000).toFixed(1)} s`);
-            assert.equal(answer.status, 502, "the edge says the process failed");
         } finally {
             spawnSync("docker", ["unpause", persister]);
         }
+        const answer = await inFlight;
+        const after = (at: number) => `${((at - killedAt) / 1000).toFixed(1)} s`;
+        console.log(`send in flight: answered ${answer.status} ${after(answeredAt)} after the kill; the worker healthy again after ${after(healthyAt)}`);
+        assert.equal(answer.status, 502, `the edge says the process failed: ${JSON.stringify(answer.json)}`);
         // Caddy 2.6 cannot send a body twice: tried again, the send failed at once each time and kept the worker marked
         // failed until the edge gave up on it, a minute later, and every request of the worker's rows waited with it.
         assert.ok(answeredAt < healthyAt, "the send is answered when its process dies, before the restarted worker is healthy, not once the edge gives up trying it again");
-        const repeated = await matrix.request("PUT", sendPath, content, token);
-        assert.equal(repeated.status, 200, `the client's repeat is acknowledged: ${JSON.stringify(repeated.json)}`);
+        const repeat = await repeated;
+        console.log(`its repeat: acknowledged ${after(acknowledgedAt)} after the kill, at try ${repeats}`);
+        assert.equal(repeat?.status, 200, `the client's repeat is acknowledged: ${JSON.stringify(repeat?.json)}`);
         const stored = (await roomMessages(matrix, token, roomId)).filter((message) => message.body === content.body);
         assert.equal(stored.length, 1, "and stored once");
-        rows.push({ fault: "SIGKILL of client-1 while it handles a send", acknowledged: 1, found: stored.length, recoverySeconds: (healthyAt - killedAt) / 1000, command: "none (the client repeats the send)" });
+        rows.push({ fault: "SIGKILL of client-1 while it handles a send", acknowledged: 1, found: stored.length, recoverySeconds: (acknowledgedAt - killedAt) / 1000, command: "none (the client repeats the send)" });
     });
 
     it("a full disk under PostgreSQL's volume: writes refused with errors; once space is freed, it serves every acknowledged write", async () => {

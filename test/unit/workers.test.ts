@@ -90,6 +90,8 @@ describe("the routing table, row by row", () => {
         assert.doesNotMatch(routes, /lb_retry_match method [^\n]*(PUT|POST|DELETE)/, "never a method whose request has a body, whatever the error");
         const mainRow = routes.slice(routes.indexOf("reverse_proxy @route2 main:8008"), routes.indexOf("@route3"));
         assert.match(mainRow, /\n\t\thealth_uri \/health\n/, "main's rows are health-checked too");
+        assert.doesNotMatch(mainRow, /fail_duration/, "no passive check of main: a client's broken upload must not take it out");
+        assert.match(routes.slice(routes.indexOf("reverse_proxy @route0"), routes.indexOf("@route1")), /\n\t\tfail_duration 5s\n/, "a worker's failed request keeps it out 5 s");
         assert.ok(routes.indexOf("@route0") < routes.indexOf("@route8"), "first match wins in table order");
         assert.match(routes, /\treverse_proxy main:8008 \{\n\t\tlb_try_duration 60s/);
     });

@@ -205,21 +205,28 @@ const TRY_DURATION = "60s";
 /**
  * Which requests the edge tries again, and when. Caddy 2.6 (Debian's release) cannot send a request body twice: Go's
  * transport closes it after any failed attempt (a refused connection too), so every later attempt fails at once
- * ("invalid Read on closed Body") and counts against the process. Tried again for the whole lb_try_duration, such a
- * request kept a restarted worker marked failed for a minute: every request of its row waited, then got a 503.
- * - A request without a body (GET, HEAD, OPTIONS) is tried again whatever the error.
+ * ("invalid Read on closed Body"). Tried again for the whole lb_try_duration, such a request failed every 250 ms for
+ * a minute, and (with passive health checks) kept its restarted worker marked failed: every request of the worker's
+ * rows waited, then got a 503.
+ * - GET, HEAD and OPTIONS requests are tried again whatever the error.
  * - Any other request is held only until its first attempt (Caddy sets the upstream's address at an attempt): while
- *   no process of its row is available, as Caddy 2.6 holds a request only if it matches here. Once an attempt failed,
- *   the answer is a 502 at once (after a refused connection, which Caddy always tries again, at that next attempt),
- *   and the client repeats it; for a Matrix send that is safe, as its transaction id stores the message once.
+ *   no process of its row is available, as Caddy 2.6 holds a request only if it matches here. Once an attempt of it
+ *   failed, it gets a 502, and the client repeats it; for a Matrix send that is safe, as its transaction id stores the
+ *   message once. The 502 comes at once, except after a refused connection, which Caddy always tries again: then at
+ *   that next attempt, once a process of the row is available.
  */
 const RETRY_MATCH = ["lb_retry_match method GET HEAD OPTIONS", "lb_retry_match {\n\texpression {http.reverse_proxy.upstream.address} == null\n}"];
 /**
  * Every pool is health-checked, main too: a process that is down gets no request, so a request with a body waits for
- * it instead of being spent on it. A failed request keeps its process out for longer than the check needs to notice
- * (2 s between probes, 2 s to answer), and no longer.
+ * it instead of being spent on it.
  */
-const HEALTH = ["health_uri /health", "health_interval 2s", "health_timeout 2s", "fail_duration 5s"];
+const HEALTH = ["health_uri /health", "health_interval 2s", "health_timeout 2s"];
+/**
+ * A worker whose request failed gets none for 5 s (longer than the active check needs to notice, 2 s between probes and
+ * 2 s to answer): the client's repeat of a send the worker dropped waits for it rather than being spent on it in that
+ * window. Not for main: any failed request counts, a client's broken upload too, and main serves every row.
+ */
+const PASSIVE = ["fail_duration 5s"];
 
 /**
  * The routing table as Caddyfile lines: a `route` block (literal order, first match wins) with one matcher and one
@@ -244,7 +251,7 @@ export function renderRoutes(upstreams: Readonly<Partial<Record<string, readonly
         const to =
             target === "main"
                 ? proxy(`@route${index} `, [main], hold)
-                : proxy(`@route${index} `, upstreams[target] ?? [], [`lb_policy ${route.balance}`, ...hold]);
+                : proxy(`@route${index} `, upstreams[target] ?? [], [`lb_policy ${route.balance}`, ...hold, ...PASSIVE]);
         return [`\t# ${route.name}`, ...matcher, to].join("\n");
     });
     return ["route {", ...lines, proxy("", [main], hold), "}"].join("\n");
