@@ -1,6 +1,6 @@
 // synapse:platform and synapse:swarm: where the stack runs (one Docker engine, or a Docker Swarm whose manager the
 // stack's Docker endpoint is) and, on a swarm, which nodes hold the data and run workers, by node label. Refused in
-// synapse:* terms with the package's rules, including what the first swarm slice cannot run yet.
+// synapse:* terms with the package's rules, including the settings a swarm refuses (SWARM_REFUSALS).
 import { DatabaseKind, NODE_LABEL, NODE_LABEL_FORM, Platform, SWARM_PUBLISHING, SWARM_REFUSALS } from "@synapse-stack/synapse";
 import type { Reader } from "./reader";
 import type { SynapseConfig } from "./types";

@@ -6,8 +6,9 @@
 // second stack on the swarm, over an overlay network both edges answer on by their server names; a killed worker task
 // replaced while requests keep succeeding; a second up that changes nothing; scaling that changes only the client
 // workers; a second event persister, every worker stopped before main rolls to it; a changed config rolled out as a
-// new secret, the old one removed; a failed rollout rolled back; draining the second node, which moves its workers and never the data services; npm run backup and restore; no
-// secret in plaintext anywhere; destroy leaving both inner engines clean.
+// new secret, the old one removed; a failed rollout rolled back; draining the second node, which moves its workers
+// and never the data services; npm run backup and restore; no secret in plaintext anywhere; destroy leaving both
+// inner engines clean.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";

@@ -175,6 +175,10 @@ describe("a Homeserver on a swarm, under mocks", () => {
         }
     });
 
+    it("has main carry generate's run, the database's password step and the port's, so that it rolls when one ran again", () => {
+        assert.equal(services["chat"].taskSpec.containerSpec.env?.SYNAPSE_STACK_AFTER, "chat-generate-run-id chat-postgres-password-apply-id chat-port-run-id");
+    });
+
     it("gives every service DNS round robin, an init, a health check, rollback and convergence", () => {
         for (const [name, service] of Object.entries(services)) {
             assert.equal(service.endpointSpec.mode, "dnsrr", name);

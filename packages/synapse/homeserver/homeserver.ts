@@ -473,10 +473,9 @@ export class Homeserver extends pulumi.ComponentResource {
                               memoryMb: typeof args.memoryLimitMb === "number" ? args.memoryLimitMb : undefined,
                               cpus: typeof args.cpuLimit === "string" ? args.cpuLimit : undefined,
                           },
-                          // Data flow from generate and the database's password: main rolls when generate ran again.
-                          after: pulumi.interpolate`${generate.runId} ${database.ready.id}${port ? pulumi.interpolate` ${port.step.id}` : ""}`,
                           sharedFingerprint: fingerprint(workerSettings ? workerSettings.apply((settings) => JSON.stringify(settings.shared)) : "{}", key),
                           prerequisites: [database.ready, ...(port ? [port.step] : [])],
+                          generateRunId: generate.runId,
                           generate,
                           labels,
                           fingerprintKey: key,

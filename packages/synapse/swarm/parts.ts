@@ -239,10 +239,13 @@ export interface SwarmProcessesArgs {
     hardening: Hardening;
     /** The keyed fingerprint of the worker keys every process shares: a change stops the workers before main rolls. */
     sharedFingerprint: pulumi.Input<string>;
-    /** The steps main's `after` names (the database's password, the port), which stopping the workers waits for too. */
-    prerequisites: pulumi.Resource[];
-    /** What main starts after (PostgreSQL's password, generate's run), as a value its tasks carry. */
-    after: pulumi.Input<string>;
+    /**
+     * What main starts after besides generate (the database's password, the port), which stopping the workers waits
+     * for too; main's tasks carry their ids with generate's run, so main rolls when generate ran again.
+     */
+    prerequisites: pulumi.CustomResource[];
+    /** generate's run id, the one output of generate main takes. */
+    generateRunId: pulumi.Input<string>;
     /**
      * The generate step, after which the generated config and key are read (once per data volume). Only ordered after
      * it, taking none of its outputs: generate is replaced delete-first whenever it runs again, and Pulumi would then
@@ -272,6 +275,7 @@ export class SwarmProcesses extends pulumi.ComponentResource {
         const replication = args.replicationSecret === undefined ? [] : [serviceFile(secret("replication", args.replicationSecret), fileName(SWARM_FILES.replicationSecret))];
         const owner = { uid: args.uid, gid: args.gid };
         const user = pulumi.interpolate`${args.uid}:${args.gid}`;
+        const after = pulumi.all([args.generateRunId, ...args.prerequisites.map((step) => step.id)]).apply((ids) => ids.join(" "));
         const run = (paths: string[], module?: string) => ["run", ...(module ? ["-m", module] : []), ...paths.flatMap((path) => ["--config-path", path])];
         // After what main waits for (the upgrade backup, generate, the database, the port): a step failing before main's
         // rollout leaves the workers running.
@@ -287,7 +291,7 @@ export class SwarmProcesses extends pulumi.ComponentResource {
                 image: args.image,
                 user,
                 args: run(["/data/homeserver.yaml", SWARM_FILES.overlay]),
-                env: { TZ: args.timezone, SYNAPSE_STACK_AFTER: args.after },
+                env: { TZ: args.timezone, SYNAPSE_STACK_AFTER: after },
                 volumes: [{ source: args.volumeName, target: "/data" }],
                 secrets: [overlay, ...replication],
                 fileOwner: owner,

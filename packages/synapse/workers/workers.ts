@@ -119,7 +119,6 @@ export interface WorkerProcessesArgs {
     sharedFingerprint: pulumi.Input<string>;
 }
 
-/** The label naming the shared config a worker runs with. */
 /** The label naming the shared config a worker runs (its container's, or on a swarm its service's). */
 export const SHARED_LABEL = `${LABEL_PREFIX}.shared`;
 
