@@ -179,6 +179,10 @@ describe("a Homeserver on a swarm, under mocks", () => {
         assert.equal(services["chat"].taskSpec.containerSpec.env?.SYNAPSE_STACK_AFTER, "chat-generate-run-id chat-postgres-password-apply-id chat-port-run-id");
     });
 
+    it("gives main's tasks minutes to start before a failing check counts: Swarm would kill a slow start and roll back", () => {
+        assert.equal((services["chat"].taskSpec.containerSpec.healthcheck as { startPeriod?: string }).startPeriod, "300s");
+    });
+
     it("gives every service DNS round robin, an init, a health check, rollback and convergence", () => {
         for (const [name, service] of Object.entries(services)) {
             assert.equal(service.endpointSpec.mode, "dnsrr", name);

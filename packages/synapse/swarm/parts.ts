@@ -296,7 +296,9 @@ export class SwarmProcesses extends pulumi.ComponentResource {
                 secrets: [overlay, ...replication],
                 fileOwner: owner,
                 networks: args.networks,
-                health: { tests: ["curl", "-fSs", "http://localhost:8008/health"] },
+                // Swarm kills a task whose check fails past its start period, and a rollout then rolls back: main's
+                // start (migrations first) may take minutes on a busy host. A passing check ends the period at once.
+                health: { tests: ["curl", "-fSs", "http://localhost:8008/health"], startPeriod: "300s" },
                 hardening: args.hardening,
                 constraints: [args.dataConstraint],
                 order: "stop-first",
