@@ -180,7 +180,7 @@ describe("a Homeserver on a swarm, under mocks", () => {
     });
 
     it("gives main's tasks minutes to start before a failing check counts: Swarm would kill a slow start and roll back", () => {
-        assert.equal((services["chat"].taskSpec.containerSpec.healthcheck as { startPeriod?: string }).startPeriod, "300s");
+        assert.equal((services["chat"].taskSpec.containerSpec.healthcheck as { startPeriod?: string }).startPeriod, "5m", "as the provider reads it back");
     });
 
     it("gives every service DNS round robin, an init, a health check, rollback and convergence", () => {

@@ -298,7 +298,8 @@ export class SwarmProcesses extends pulumi.ComponentResource {
                 networks: args.networks,
                 // Swarm kills a task whose check fails past its start period, and a rollout then rolls back: main's
                 // start (migrations first) may take minutes on a busy host. A passing check ends the period at once.
-                health: { tests: ["curl", "-fSs", "http://localhost:8008/health"], startPeriod: "300s" },
+                // Written as the provider reads it back (its shortDur: "5m", not "300s"), or every preview would differ.
+                health: { tests: ["curl", "-fSs", "http://localhost:8008/health"], startPeriod: "5m" },
                 hardening: args.hardening,
                 constraints: [args.dataConstraint],
                 order: "stop-first",
